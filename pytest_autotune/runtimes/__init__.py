@@ -1,1 +1,1 @@
-"""runtimes"""
+"""Inference runtimes: flag catalogues, launch commands and readiness endpoints."""

@@ -1,0 +1,197 @@
+"""From validated specs to a :class:`Case`: flag normalisation, the grid, SLOs, workload."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import ConfigError
+from ..model import Configuration, FlagValue, Workload
+from ..runtimes import sglang
+from ..slo import SLO, parse_slo
+from .case import DEFAULT_OBJECTIVE, Case, SimSettings
+from .locate import Locator, dotted
+from .schema import CaseSpec, SLOSpec
+
+OBJECTIVES = (DEFAULT_OBJECTIVE, "minimize_latency", "maximize_throughput", "minimize_ttft",
+              "minimize_tpot")
+
+
+def _err(message: str, source: str, path: tuple[str | int, ...], locate: Locator) -> ConfigError:
+    return ConfigError(message, source=source, field=dotted(path), line=locate(path))
+
+
+def normalize_flags(
+    raw: Mapping[str, Any], *, source: str, section: str, locate: Locator
+) -> dict[str, FlagValue]:
+    """Canonical flag names and checked values for a ``flags:`` mapping."""
+    out: dict[str, FlagValue] = {}
+    for key, value in raw.items():
+        try:
+            name, coerced = sglang.normalize(key, value)
+        except (KeyError, ValueError) as exc:
+            msg = exc.args[0] if exc.args else str(exc)
+            raise _err(str(msg), source, (section, key), locate) from None
+        if name in out:
+            raise _err(f"--{name} is given twice", source, (section, key), locate)
+        out[name] = coerced
+    return out
+
+
+def expand_grid(
+    case_name: str,
+    raw: Mapping[str, Sequence[Any]],
+    *,
+    source: str,
+    locate: Locator,
+    allow_empty: bool = False,
+) -> list[Configuration]:
+    """Every combination, first key varying slowest (the earlier tool's order)."""
+    axes: list[tuple[str, list[FlagValue]]] = []
+    labels: list[tuple[str, str]] = []
+    for key, values in raw.items():
+        if not values:
+            if allow_empty:
+                continue  # the earlier tool skipped empty lists
+            raise _err(
+                "empty list of values: give at least one value (or remove the parameter)",
+                source, ("parameters", key), locate,
+            )
+        try:
+            flag = sglang.lookup(key)
+        except KeyError as exc:
+            raise _err(str(exc.args[0]), source, ("parameters", key), locate) from None
+        if any(name == flag.name for name, _ in axes):
+            raise _err(f"--{flag.name} is given twice", source, ("parameters", key), locate)
+        coerced: list[FlagValue] = []
+        for i, value in enumerate(values):
+            try:
+                item = flag.coerce(value)
+            except ValueError as exc:
+                raise _err(str(exc), source, ("parameters", key, i), locate) from None
+            if item in coerced:
+                raise _err(f"value {value!r} repeats", source, ("parameters", key, i), locate)
+            coerced.append(item)
+        axes.append((flag.name, coerced))
+        labels.append((flag.name, key))
+    names = [name for name, _ in axes]
+    combos = itertools.product(*(values for _, values in axes))
+    return [
+        Configuration(case_name, tuple(zip(names, combo, strict=True)), tuple(labels), index=i)
+        for i, combo in enumerate(combos)
+    ]
+
+
+def limit_configurations(
+    configs: list[Configuration], limit: int | None, *, strategy: str = "grid", seed: int = 0
+) -> list[Configuration]:
+    """Cap the number of configurations: the first N (grid) or a seeded sample (random)."""
+    if limit is None or limit >= len(configs):
+        return configs
+    if strategy == "random":
+        picked = sorted(random.Random(seed).sample(range(len(configs)), limit))
+        return [configs[i] for i in picked]
+    return configs[:limit]
+
+
+def workload_from_spec(spec: CaseSpec) -> Workload:
+    w = spec.workload
+    return Workload(
+        scenarios=tuple(w.scenarios),
+        concurrency=tuple(w.concurrency),
+        max_requests=w.max_requests,
+        max_time_s=w.max_time,
+        warmup_ratio=w.warmup_ratio,
+        cooldown_ratio=w.cooldown_ratio,
+        prefix_len=w.prefix_len,
+        prefix_ratio=w.prefix_ratio,
+        task=w.task,
+        additional_request_params=dict(w.additional_request_params),
+        dataset_path=w.dataset,
+    )
+
+
+def slos_from_spec(spec: CaseSpec, *, source: str, locate: Locator) -> list[SLO]:
+    items: list[tuple[tuple[str | int, ...], str, SLOSpec | None]] = []
+    if isinstance(spec.slo, str):
+        for part in (p.strip() for p in spec.slo.split(";")):
+            if part:
+                items.append((("slo",), part, None))
+    else:
+        for i, entry in enumerate(spec.slo):
+            if isinstance(entry, SLOSpec):
+                items.append((("slo", i), entry.expr, entry))
+            else:
+                for part in (p.strip() for p in entry.split(";")):
+                    if part:
+                        items.append((("slo", i), part, None))
+    slos: list[SLO] = []
+    for path, text, extra in items:
+        try:
+            slo = parse_slo(
+                text,
+                hard=not (extra.soft if extra else False),
+                weight=extra.weight if extra else 1.0,
+            )
+        except ValueError as exc:
+            raise _err(str(exc), source, path, locate) from None
+        slos.append(slo)
+    return slos
+
+
+def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate: Locator) -> Case:
+    if spec.objective not in OBJECTIVES:
+        raise _err(
+            f"unknown objective {spec.objective!r}: use one of {', '.join(OBJECTIVES)} "
+            "(or score configurations in a pytest_autotune_score_trial hook)",
+            source, ("objective",), locate,
+        )
+    base = normalize_flags(spec.flags, source=source, section="flags", locate=locate)
+    configs = expand_grid(name, spec.parameters_lists(), source=source, locate=locate)
+    for config in configs:
+        for flag_name, _ in config.params:
+            if flag_name in base:
+                raise _err(
+                    f"--{flag_name} is both a fixed flag and a tuned parameter",
+                    source, ("flags",), locate,
+                )
+    configs = limit_configurations(configs, spec.max_configurations)
+    if spec.endpoint and (spec.parameters or spec.flags):
+        raise _err(
+            "a case with an endpoint benchmarks a running server: it cannot set parameters or "
+            "flags (remove them, or drop 'endpoint' to deploy servers)",
+            source, ("endpoint",), locate,
+        )
+    timeouts = spec.timeouts
+    return Case(
+        name=name,
+        source=source,
+        kind=kind,
+        model_path=spec.model.path,
+        served_name=spec.model.served_name,
+        tokenizer=spec.model.tokenizer,
+        runtime=spec.runtime,
+        image=spec.image,
+        launcher=tuple(spec.launcher) if spec.launcher else None,
+        base_flags=tuple(base.items()),
+        extra_args=tuple(spec.extra_args),
+        env=tuple(spec.env),
+        api_key_env=spec.api_key_env,
+        endpoint=spec.endpoint,
+        gpus_per_server=spec.gpus,
+        workload=workload_from_spec(spec),
+        configurations=tuple(configs),
+        slos=tuple(slos_from_spec(spec, source=source, locate=locate)),
+        objective=spec.objective,
+        sim=SimSettings(**spec.sim.model_dump()),
+        deploy_timeout=timeouts.deploy,
+        bench_timeout=timeouts.bench,
+        description=spec.description,
+    )
+
+
+def finite(value: float) -> bool:
+    return math.isfinite(value)

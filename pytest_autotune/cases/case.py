@@ -1,0 +1,59 @@
+"""The validated, engine-facing form of a tuning case (whatever file or marker it came from)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..model import Configuration, FlagValue, Workload
+from ..slo import SLO
+
+DEFAULT_OBJECTIVE = "max_output_throughput"
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """How the simulator stands in for SGLang in ``sim`` mode."""
+
+    gpu: str = "h100"
+    model: str | None = None
+    noise: float = 0.03
+    seed: int = 0
+    startup_scale: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    name: str
+    source: str
+    kind: Literal["yaml", "seed", "marker"]
+    model_path: str
+    workload: Workload
+    configurations: tuple[Configuration, ...]
+    served_name: str | None = None
+    tokenizer: str | None = None
+    runtime: str = "sglang"
+    image: str | None = None
+    launcher: tuple[str, ...] | None = None
+    base_flags: tuple[tuple[str, FlagValue], ...] = ()
+    extra_args: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+    api_key_env: str | None = None
+    endpoint: str | None = None
+    gpus_per_server: int | None = None
+    slos: tuple[SLO, ...] = ()
+    objective: str = DEFAULT_OBJECTIVE
+    #: steepness of the earlier tool's exponential SLO penalty
+    penalty_steepness: float = 0.1
+    sim: SimSettings = SimSettings()
+    deploy_timeout: float = 600.0
+    bench_timeout: float | None = None
+    description: str = ""
+    #: what a seed task file said that reports echo back (task_name, strategy, ...)
+    seed: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def api_model_name(self) -> str:
+        """The ``model`` field genai-bench sends (SGLang does not check it)."""
+        name = self.served_name or self.model_path.rstrip("/").split("/")[-1]
+        return name.replace(":", "-")  # SGLang reads "a:b" as base model + LoRA adapter

@@ -1,0 +1,223 @@
+"""pydantic models of the YAML / marker tuning-case format (see docs/tuning-cases.md).
+
+Field validators raise ``ValueError`` with a message that says what is allowed; ``load.py`` turns
+pydantic's errors into one :class:`~pytest_autotune.errors.ConfigError` naming file, line, field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..units import parse_duration, parse_ratio
+
+SCENARIO_PATTERNS = {
+    "D": re.compile(r"^D\(\d+,\d+\)$"),
+    "N": re.compile(r"^N\(\d+,\d+\)/\(\d+,\d+\)$"),
+    "U": re.compile(r"^U\(\d+,\d+\)(?:/\(\d+,\d+\))?$"),
+}
+SCENARIO_HELP = (
+    "genai-bench text scenarios: D(input,output) e.g. D(100,100); "
+    "N(mean_in,std_in)/(mean_out,std_out) e.g. N(480,240)/(300,150); "
+    "U(min_in,max_in)/(min_out,max_out) or U(max_in,max_out)"
+)
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+GPU_KINDS = ("h100", "h200", "a100-80g", "h20")
+
+
+def canonical_scenario(text: str) -> str:
+    """``"D(100, 100)"`` → ``"D(100,100)"``; ValueError naming the accepted forms."""
+    if not isinstance(text, str):
+        raise ValueError(f"a scenario is a string such as 'D(100,100)', got {text!r}")
+    compact = re.sub(r"\s+", "", text)
+    pattern = SCENARIO_PATTERNS.get(compact[:1])
+    if pattern is None or not pattern.match(compact):
+        raise ValueError(f"bad traffic scenario {text!r}: expected {SCENARIO_HELP}")
+    return compact
+
+
+def _duration(value: object) -> float:
+    return parse_duration(value)
+
+
+Duration = Annotated[float, Field(description="seconds, or '200ms', '2m'")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    path: str = Field(min_length=1, description="--model-path: a hub id or a local directory")
+    served_name: str | None = Field(None, description="--served-model-name")
+    tokenizer: str | None = Field(
+        None, description="tokenizer directory for genai-bench (real modes); default: model.path"
+    )
+
+
+class WorkloadSpec(_Strict):
+    scenarios: list[str] = Field(min_length=1)
+    concurrency: list[int] = Field(min_length=1)
+    max_requests: int = Field(64, ge=1, description="requests per (scenario, concurrency) run")
+    max_time: float = Field(60.0, description="time cap per run (genai-bench: whole minutes)")
+    warmup_ratio: float | None = Field(None, ge=0.0, lt=1.0)
+    cooldown_ratio: float | None = Field(None, ge=0.0, lt=1.0)
+    prefix_len: int | None = Field(None, ge=0)
+    prefix_ratio: float | None = Field(None, ge=0.0, le=1.0)
+    additional_request_params: dict[str, Any] = Field(default_factory=dict)
+    dataset: str | None = None
+    task: Literal["text-to-text"] = "text-to-text"
+
+    @field_validator("scenarios", mode="before")
+    @classmethod
+    def _scenarios(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            return [canonical_scenario(v) for v in value]
+        return value
+
+    @field_validator("concurrency", mode="before")
+    @classmethod
+    def _concurrency(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, list):
+            raise ValueError(
+                f"concurrency is a whole number ≥ 1 or a list of them (e.g. [1, 8, 32]), "
+                f"got {value!r}"
+            )
+        if isinstance(value, list):
+            for v in value:
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ValueError(f"concurrency levels are whole numbers ≥ 1, got {v!r}")
+                if v < 1:
+                    raise ValueError(f"concurrency levels must be ≥ 1, got {v}")
+            if len(set(value)) != len(value):
+                raise ValueError(f"concurrency levels repeat: {value}")
+        return value
+
+    @field_validator("max_time", mode="before")
+    @classmethod
+    def _max_time(cls, value: Any) -> Any:
+        seconds = _duration(value)
+        if seconds <= 0:
+            raise ValueError("max_time must be positive")
+        return seconds
+
+    @field_validator("additional_request_params")
+    @classmethod
+    def _no_eos_prompt(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("ignore_eos") is False:
+            raise ValueError(
+                "ignore_eos: false makes genai-bench ask an interactive question; leave it out"
+            )
+        return value
+
+
+class SimSpec(_Strict):
+    gpu: str = Field("h100", description=f"one of {', '.join(GPU_KINDS)}")
+    model: str | None = Field(None, description="catalogue name or a directory with config.json")
+    noise: float = Field(0.03, ge=0.0, le=0.5)
+    seed: int = 0
+    startup_scale: float = Field(1.0, gt=0.0, le=10.0)
+
+    @field_validator("gpu")
+    @classmethod
+    def _gpu(cls, value: str) -> str:
+        key = value.strip().lower()
+        aliases = {"h100-sxm": "h100", "a100": "a100-80g", "a100-80gb": "a100-80g"}
+        key = aliases.get(key, key)
+        if key not in GPU_KINDS:
+            raise ValueError(f"unknown GPU {value!r}: use one of {', '.join(GPU_KINDS)}")
+        return key
+
+
+class SLOSpec(_Strict):
+    expr: str
+    soft: bool = False
+    weight: float = Field(1.0, ge=0.0)
+
+
+class TimeoutSpec(_Strict):
+    deploy: float = 600.0
+    bench: float | None = None
+
+    @field_validator("deploy", "bench", mode="before")
+    @classmethod
+    def _dur(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        seconds = _duration(value)
+        if seconds <= 0:
+            raise ValueError("a timeout must be positive")
+        return seconds
+
+
+ParamValue = str | int | float | bool
+
+
+class CaseSpec(_Strict):
+    name: str | None = None
+    description: str = ""
+    model: ModelSpec
+    runtime: Literal["sglang"] = "sglang"
+    image: str | None = None
+    launcher: list[str] | None = Field(None, min_length=1)
+    flags: dict[str, ParamValue] = Field(default_factory=dict)
+    parameters: dict[str, list[ParamValue] | ParamValue] = Field(default_factory=dict)
+    extra_args: list[str] = Field(default_factory=list)
+    env: list[str] = Field(default_factory=list)
+    api_key_env: str | None = None
+    endpoint: str | None = None
+    gpus: int | None = Field(None, ge=0, description="GPUs per server (0: CPU-only image)")
+    workload: WorkloadSpec
+    slo: list[str | SLOSpec] | str = Field(default_factory=list)
+    objective: str = "max_output_throughput"
+    max_configurations: int | None = Field(None, ge=1)
+    sim: SimSpec = Field(default_factory=SimSpec)  # type: ignore[arg-type]
+    timeouts: TimeoutSpec = Field(default_factory=TimeoutSpec)  # type: ignore[arg-type]
+
+    def parameters_lists(self) -> dict[str, list[ParamValue]]:
+        """The grid axes; a single value is an axis of one."""
+        return {k: v if isinstance(v, list) else [v] for k, v in self.parameters.items()}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not NAME_RE.match(value):
+            raise ValueError(
+                f"case name {value!r} may use letters, digits, '.', '_' and '-' only"
+            )
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise ValueError(
+                    f"env lists variable NAMES to pass through (values stay in the environment), "
+                    f"got {name!r}"
+                )
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://", value):
+            raise ValueError(f"endpoint must be an http(s) URL, got {value!r}")
+        return value
+
+    @field_validator("extra_args")
+    @classmethod
+    def _extra(cls, value: list[str]) -> list[str]:
+        for arg in value:
+            if not isinstance(arg, str):
+                raise ValueError(f"extra_args are strings, got {arg!r}")
+        return value
+
+
+CASE_KEYS = tuple(CaseSpec.model_fields)

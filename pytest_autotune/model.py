@@ -1,0 +1,293 @@
+"""Value types shared by every part of the plugin.
+
+Frozen, slotted dataclasses inside the process; plain dicts (``to_dict``/``from_dict``) where
+values cross a process or JSON boundary (xdist reports, result files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypedDict
+
+FlagValue = str | int | float | bool
+
+STAT_NAMES = ("mean", "min", "max", "stddev", "p25", "p50", "p75", "p90", "p95", "p99")
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """Distribution of one per-request latency, in seconds."""
+
+    mean: float | None = None
+    min: float | None = None
+    max: float | None = None
+    stddev: float | None = None
+    p25: float | None = None
+    p50: float | None = None
+    p75: float | None = None
+    p90: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+    def get(self, name: str) -> float | None:
+        if name not in STAT_NAMES:
+            raise KeyError(name)
+        value: float | None = getattr(self, name)
+        return value
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None, *, scale: float = 1.0) -> Stat:
+        if not data:
+            return cls()
+        values: dict[str, float | None] = {}
+        for name in STAT_NAMES:
+            raw = data.get(name)
+            values[name] = None if raw is None else float(raw) * scale
+        return cls(**values)
+
+
+#: Latency metrics (each has a Stat) and their accepted spellings in SLOs.
+LATENCY_METRICS = ("ttft", "tpot", "e2e", "output_latency")
+SCALAR_METRICS = (
+    "output_throughput",
+    "input_throughput",
+    "total_throughput",
+    "request_throughput",
+    "error_rate",
+    "num_requests",
+    "num_errors",
+)
+METRIC_ALIASES = {
+    "e2e_latency": "e2e",
+    "latency": "e2e",
+    "itl": "tpot",
+    "inter_token_latency": "tpot",
+    "time_to_first_token": "ttft",
+    "throughput": "output_throughput",
+    "output_tps": "output_throughput",
+    "rps": "request_throughput",
+    "requests_per_second": "request_throughput",
+    "errors": "error_rate",
+}
+
+
+def canonical_metric(name: str) -> str:
+    """The canonical metric name for ``name`` (``itl`` → ``tpot``); raises KeyError."""
+    key = name.strip().lower().replace("-", "_")
+    key = METRIC_ALIASES.get(key, key)
+    if key not in LATENCY_METRICS and key not in SCALAR_METRICS:
+        raise KeyError(name)
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """What one workload point measured. Latencies in seconds, throughputs per second."""
+
+    ttft: Stat
+    tpot: Stat
+    e2e: Stat
+    output_latency: Stat
+    output_throughput: float
+    input_throughput: float
+    total_throughput: float
+    request_throughput: float
+    num_requests: int
+    num_errors: int
+    run_duration: float
+    error_codes: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def error_rate(self) -> float:
+        """errors / requests, computed here because genai-bench 0.0.5 always writes 0."""
+        return self.num_errors / self.num_requests if self.num_requests else 1.0
+
+    @property
+    def num_completed(self) -> int:
+        return self.num_requests - self.num_errors
+
+    def value(self, metric: str, stat: str | None = None) -> float | None:
+        """``value("ttft", "p99")``, ``value("output_throughput")``."""
+        name = canonical_metric(metric)
+        if name in LATENCY_METRICS:
+            dist: Stat = getattr(self, name)
+            return dist.get(stat or "mean")
+        if stat not in (None, "", "mean", "value"):
+            raise KeyError(f"{metric} has no statistic {stat!r}")
+        if name == "num_errors":
+            return float(self.num_errors)
+        scalar: float = getattr(self, name)
+        return float(scalar)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ttft": self.ttft.to_dict(),
+            "tpot": self.tpot.to_dict(),
+            "e2e": self.e2e.to_dict(),
+            "output_latency": self.output_latency.to_dict(),
+            "output_throughput": self.output_throughput,
+            "input_throughput": self.input_throughput,
+            "total_throughput": self.total_throughput,
+            "request_throughput": self.request_throughput,
+            "error_rate": self.error_rate,
+            "num_requests": self.num_requests,
+            "num_errors": self.num_errors,
+            "run_duration": self.run_duration,
+            "error_codes": dict(self.error_codes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Metrics:
+        return cls(
+            ttft=Stat.from_dict(data.get("ttft")),
+            tpot=Stat.from_dict(data.get("tpot")),
+            e2e=Stat.from_dict(data.get("e2e")),
+            output_latency=Stat.from_dict(data.get("output_latency")),
+            output_throughput=float(data.get("output_throughput") or 0.0),
+            input_throughput=float(data.get("input_throughput") or 0.0),
+            total_throughput=float(data.get("total_throughput") or 0.0),
+            request_throughput=float(data.get("request_throughput") or 0.0),
+            num_requests=int(data.get("num_requests") or 0),
+            num_errors=int(data.get("num_errors") or 0),
+            run_duration=float(data.get("run_duration") or 0.0),
+            error_codes={str(k): int(v) for k, v in (data.get("error_codes") or {}).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class WorkloadPoint:
+    """One benchmark point: a genai-bench traffic scenario at one concurrency."""
+
+    scenario: str
+    concurrency: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.scenario}-c{self.concurrency}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "concurrency": self.concurrency}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkloadPoint:
+        return cls(str(data["scenario"]), int(data["concurrency"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """How each configuration is benchmarked (genai-bench settings)."""
+
+    scenarios: tuple[str, ...]
+    concurrency: tuple[int, ...]
+    max_requests: int = 64
+    max_time_s: float = 60.0
+    warmup_ratio: float | None = None
+    cooldown_ratio: float | None = None
+    prefix_len: int | None = None
+    prefix_ratio: float | None = None
+    task: str = "text-to-text"
+    additional_request_params: Mapping[str, Any] = field(default_factory=dict)
+    dataset_path: str | None = None
+
+    def points(self) -> list[WorkloadPoint]:
+        return [WorkloadPoint(s, c) for s in self.scenarios for c in self.concurrency]
+
+
+def _canonical_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def short_hash(value: object, length: int = 8) -> str:
+    """A stable short hash of a JSON-able value (names, container labels)."""
+    return hashlib.sha1(_canonical_json(value).encode()).hexdigest()[:length]
+
+
+def format_value(value: FlagValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return f"{value:.1f}"
+    return str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Configuration:
+    """One point of the parameter space: SGLang flags by canonical name, in grid order.
+
+    ``labels`` keeps the spelling the case used for each flag (``mem_frac``), for reports that
+    must match the earlier tool's results files.
+    """
+
+    case: str
+    params: tuple[tuple[str, FlagValue], ...]
+    labels: tuple[tuple[str, str], ...] = ()
+    index: int = 0
+
+    @property
+    def id(self) -> str:
+        if not self.params:
+            return "default"
+        return "-".join(f"{name}={format_value(value)}" for name, value in self.params)
+
+    @property
+    def key(self) -> str:
+        """Unique across cases: ``<case>[<id>]``."""
+        return f"{self.case}[{self.id}]"
+
+    @property
+    def hash(self) -> str:
+        return short_hash([self.case, list(self.params)])
+
+    def as_dict(self) -> dict[str, FlagValue]:
+        return dict(self.params)
+
+    def labelled(self) -> dict[str, FlagValue]:
+        """Parameters under the names the case wrote them with."""
+        names = dict(self.labels)
+        return {names.get(k, k): v for k, v in self.params}
+
+
+class PointRecord(TypedDict, total=False):
+    """What one test item reports about its workload point (crosses xdist as a plain dict)."""
+
+    case: str
+    source: str
+    config_id: str
+    config_key: str
+    config_index: int
+    params: dict[str, FlagValue]
+    labels: dict[str, str]
+    point: dict[str, Any]
+    nodeid: str
+    outcome: Literal["passed", "failed", "infeasible", "error", "skipped"]
+    reason: str | None
+    metrics: dict[str, Any] | None
+    verdicts: list[dict[str, Any]]
+    launch_command: list[str]
+    mode: str
+    simulated: bool
+    gpus: list[str]
+    deploy_seconds: float | None
+    bench_seconds: float | None
+    expected_points: int
+    objective: str
+    steepness: float
+    seed: dict[str, Any]
+    server_info: dict[str, Any]
+    artifacts: str | None
+
+
+def unique(values: Iterable[Any]) -> list[Any]:
+    """Values in first-seen order without repeats."""
+    seen: list[Any] = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+    return seen
