@@ -1,1 +1,139 @@
-"""pytest11 entry point (filled in below)."""
+"""pytest entry point (``pytest11: autotune``): options, hooks, markers, collection.
+
+Kept cheap to import: tuning cases (pydantic), backends (SDKs) and genai-bench are imported only
+when a run actually collects or deploys something.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from . import settings as _settings
+from .fixtures import (
+    autotune_bench,
+    autotune_configuration,
+    autotune_deployment,
+    autotune_metrics,
+    autotune_point,
+    autotune_server,
+    autotune_server_factory,
+    autotune_session,
+    autotune_slo,
+)
+from .session import SESSION_KEY, AutotuneSession, XdistHooks, get_session
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+
+__all__ = [
+    "autotune_bench", "autotune_configuration", "autotune_deployment", "autotune_metrics",
+    "autotune_point", "autotune_server", "autotune_server_factory", "autotune_session",
+    "autotune_slo",
+]
+
+MARKER_HELP = (
+    "autotune(case_file=None, **case_fields): parametrize this test over a tuning case's "
+    "configurations and workload points; fields as in a YAML case (model, parameters, workload, "
+    "slo, objective, sim, ...)"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    _settings.addoptions(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from . import scoring
+    from .keywords import rewrite_expression
+    from .report import build
+
+    config.addinivalue_line("markers", MARKER_HELP)
+    if config.option.keyword:
+        config.option.keyword = rewrite_expression(config.option.keyword)
+    session = AutotuneSession(config)
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "autotune-session")
+    config.pluginmanager.register(scoring, "autotune-scoring")
+    config.pluginmanager.register(build, "autotune-report")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(session), "autotune-xdist")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        for name in ("autotune-session", "autotune-scoring", "autotune-report", "autotune-xdist"):
+            plugin = config.pluginmanager.get_plugin(name)
+            if plugin is not None:
+                config.pluginmanager.unregister(plugin)
+        del config.stash[SESSION_KEY]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    from .sniff import CASE_SUFFIXES, is_case_document
+
+    if file_path.suffix not in CASE_SUFFIXES:
+        return None
+    if parent.session.isinitpath(file_path) or is_case_document(file_path):
+        from .collect import CaseFile
+
+        return CaseFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+    return None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("autotune")
+    if marker is None:
+        return
+    from .cases import case_from_marker
+    from .errors import ConfigError
+    from .fixtures import ConfigParam
+
+    kwargs: dict[str, Any] = dict(marker.kwargs)
+    if marker.args:
+        if len(marker.args) > 1 or "case" in kwargs:
+            raise pytest.Collector.CollectError(
+                f"{metafunc.definition.nodeid}: @pytest.mark.autotune takes one case file path"
+            )
+        kwargs["case"] = marker.args[0]
+    source = metafunc.definition.nodeid
+    try:
+        case = case_from_marker(
+            kwargs, source=source, default_name=metafunc.function.__name__,
+            base_dir=Path(metafunc.definition.path).parent,
+        )
+    except ConfigError as exc:
+        raise pytest.Collector.CollectError(f"invalid tuning case: {exc}") from None
+    if "autotune_configuration" not in metafunc.fixturenames:
+        raise pytest.Collector.CollectError(
+            f"{source}: a test marked autotune must use autotune_metrics, autotune_server, "
+            "autotune_bench or autotune_configuration"
+        )
+    session = get_session(metafunc.config)
+    metafunc.parametrize(
+        "autotune_configuration",
+        [pytest.param(ConfigParam(case, c), id=c.id, marks=session.item_marks(case, c))
+         for c in case.configurations],
+        indirect=True, scope="session",
+    )
+    if "autotune_point" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "autotune_point", [pytest.param(p, id=p.id) for p in case.workload.points()],
+            indirect=True,
+        )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_make_backend(config: pytest.Config, mode: str) -> Backend | None:
+    from .backends.registry import make_backend
+
+    return make_backend(get_session(config).settings, mode)

@@ -1,1 +1,1 @@
-"""bench"""
+"""genai-bench: argv, process, result parsing."""

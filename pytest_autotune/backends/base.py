@@ -1,0 +1,130 @@
+"""The backend contract: what to deploy (:class:`ServerSpec`), what a deployment gives back
+(:class:`ServerHandle`), and the :class:`Backend` protocol every mode implements."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from ..cases.case import Case, SimSettings
+from ..model import Configuration, FlagValue
+from ..runtimes import sglang
+
+LineSink = Callable[[str], object]
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One configuration of one case, ready to deploy."""
+
+    case: str
+    configuration: Configuration
+    model_path: str
+    flags: tuple[tuple[str, FlagValue], ...]
+    served_name: str | None = None
+    extra_args: tuple[str, ...] = ()
+    image: str | None = None
+    launcher: tuple[str, ...] = sglang.DEFAULT_LAUNCHER
+    env_names: tuple[str, ...] = ()
+    api_key_env: str | None = None
+    endpoint: str | None = None
+    gpus: int = 1
+    sim: SimSettings = SimSettings()
+    deploy_timeout: float = 600.0
+
+    @classmethod
+    def from_case(cls, case: Case, config: Configuration) -> ServerSpec:
+        flags = (*case.base_flags, *config.params)
+        return cls(
+            case=case.name,
+            configuration=config,
+            model_path=case.model_path,
+            flags=tuple(flags),
+            served_name=case.served_name,
+            extra_args=case.extra_args,
+            image=case.image,
+            launcher=case.launcher or sglang.DEFAULT_LAUNCHER,
+            env_names=case.env,
+            api_key_env=case.api_key_env,
+            endpoint=case.endpoint,
+            gpus=(case.gpus_per_server if case.gpus_per_server is not None
+                  else sglang.gpus_needed(dict(flags))),
+            sim=case.sim,
+            deploy_timeout=case.deploy_timeout,
+        )
+
+    @property
+    def flag_dict(self) -> dict[str, FlagValue]:
+        return dict(self.flags)
+
+    def argv(self, *, host: str, port: int, launcher: Sequence[str] | None = None) -> list[str]:
+        return sglang.launch_argv(
+            model_path=self.model_path,
+            host=host,
+            port=port,
+            flags=self.flags,
+            extra_args=self.extra_args,
+            served_model_name=self.served_name,
+            launcher=self.launcher if launcher is None else launcher,
+        )
+
+
+@dataclass
+class DeployContext:
+    """Per-deployment resources the session hands to a backend."""
+
+    run_id: str
+    artifacts: Path
+    gpu_ids: tuple[str, ...] = ()
+    sink: LineSink | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    ready_timeout: float | None = None
+
+
+@dataclass
+class ServerHandle:
+    """A running, ready server."""
+
+    url: str
+    spec: ServerSpec
+    launch_command: list[str]
+    log_path: Path | None = None
+    server_info: dict[str, Any] = field(default_factory=dict)
+    deploy_seconds: float = 0.0
+    gpu_ids: tuple[str, ...] = ()
+    alive: Callable[[], bool] = lambda: True
+    api_key: str | None = field(default=None, repr=False)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with open(self.log_path, encoding="utf-8", errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A deployment mode. ``deploy`` is a context manager: ready handle in, torn down out —
+    also when readiness fails, the benchmark fails or the run is interrupted."""
+
+    name: str
+    #: reports made with a simulated backend say so
+    simulated: bool
+
+    def deploy(self, spec: ServerSpec, ctx: DeployContext) -> AbstractContextManager[ServerHandle]:
+        ...
+
+    def display_command(self, spec: ServerSpec) -> list[str]:
+        """The command a user would run to deploy this configuration for real."""
+        ...
+
+    def sweep(self) -> list[str]:
+        """Remove leftovers of earlier runs whose pytest process is gone; describe them."""
+        ...
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    yield from text.splitlines(keepends=True)

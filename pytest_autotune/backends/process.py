@@ -1,0 +1,140 @@
+"""Servers as local child processes (the ``sim`` and ``local`` modes).
+
+The child runs in its own process group so that stopping it (SIGTERM, then SIGKILL) also stops
+what it spawned. A pid file per live server lets a later run sweep servers left behind by a
+pytest process that was killed outright.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..leases import lease_port
+from ..procs import group_alive, kill_group, pid_alive, pump_output, terminate_group
+from .base import DeployContext, ServerHandle, ServerSpec
+from .wait import wait_ready
+
+HOST = "127.0.0.1"
+
+
+class ProcessBackend:
+    """Shared lifecycle; subclasses give the command line and environment."""
+
+    name = "process"
+    simulated = False
+
+    def __init__(self, *, lock_dir: Path, stop_grace: float = 15.0) -> None:
+        self.lock_dir = lock_dir
+        self.stop_grace = stop_grace
+
+    # -- what subclasses decide -------------------------------------------------------------
+    def command(self, spec: ServerSpec, ctx: DeployContext, port: int) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self, spec: ServerSpec, ctx: DeployContext) -> dict[str, str]:
+        return dict(os.environ)
+
+    def display_command(self, spec: ServerSpec) -> list[str]:
+        return spec.argv(host="0.0.0.0", port=30000)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    @contextmanager
+    def deploy(self, spec: ServerSpec, ctx: DeployContext) -> Iterator[ServerHandle]:
+        ctx.artifacts.mkdir(parents=True, exist_ok=True)
+        port = lease_port(self.lock_dir, HOST, note=f"{ctx.run_id} {spec.configuration.key}")
+        log_path = ctx.artifacts / "server.log"
+        argv = self.command(spec, ctx, port.port)
+        started = time.monotonic()
+        log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in finally
+        proc: subprocess.Popen[bytes] | None = None
+        pidfile: Path | None = None
+        pump = None
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=self.environment(spec, ctx),
+                start_new_session=True,
+            )
+            pidfile = self._record(proc.pid, ctx, spec)
+            sinks = [lambda line: (log.write(line), log.flush())]
+            if ctx.sink is not None:
+                sinks.append(ctx.sink)
+            pump = pump_output(proc, sinks)
+            url = f"http://{HOST}:{port.port}"
+            live = proc
+
+            def tail(n: int = 60) -> str:
+                with open(log_path, encoding="utf-8", errors="replace") as f:
+                    return "".join(f.readlines()[-n:])
+
+            info = wait_ready(
+                url,
+                timeout=ctx.ready_timeout or spec.deploy_timeout,
+                alive=lambda: live.poll() is None,
+                log_tail=tail,
+                log_path=str(log_path),
+                what=self.name + " server",
+            )
+            yield ServerHandle(
+                url=url,
+                spec=spec,
+                launch_command=self.display_command(spec),
+                log_path=log_path,
+                server_info=info,
+                deploy_seconds=time.monotonic() - started,
+                gpu_ids=ctx.gpu_ids,
+                alive=lambda: live.poll() is None,
+            )
+        finally:
+            if proc is not None:
+                terminate_group(proc, grace=self.stop_grace)
+            if pump is not None:
+                pump.join(timeout=5.0)
+            log.close()
+            port.release()
+            if pidfile is not None:
+                pidfile.unlink(missing_ok=True)
+
+    # -- leftovers ------------------------------------------------------------------------------
+    @property
+    def _pid_dir(self) -> Path:
+        return self.lock_dir / "servers"
+
+    def _record(self, pid: int, ctx: DeployContext, spec: ServerSpec) -> Path:
+        self._pid_dir.mkdir(parents=True, exist_ok=True)
+        path = self._pid_dir / f"{ctx.run_id}-{pid}.json"
+        path.write_text(json.dumps({
+            "pgid": pid, "owner": os.getpid(), "run": ctx.run_id,
+            "config": spec.configuration.key, "backend": self.name,
+        }))
+        return path
+
+    def sweep(self) -> list[str]:
+        """Kill server process groups whose pytest process is gone."""
+        removed: list[str] = []
+        if not self._pid_dir.is_dir():
+            return removed
+        for path in self._pid_dir.glob("*.json"):
+            try:
+                data: Mapping[str, object] = json.loads(path.read_text())
+                owner = int(str(data["owner"]))
+                pgid = int(str(data["pgid"]))
+            except (OSError, ValueError, KeyError):
+                path.unlink(missing_ok=True)
+                continue
+            if pid_alive(owner):
+                continue
+            if group_alive(pgid):
+                kill_group(pgid)
+                removed.append(f"process group {pgid} ({data.get('config')}, run {data.get('run')})")
+            path.unlink(missing_ok=True)
+        return removed

@@ -1,0 +1,73 @@
+"""genai-bench 0.0.5 output files → :class:`~pytest_autotune.model.Metrics`.
+
+One JSON file per (scenario, concurrency) run: ``aggregated_metrics`` holds the stats. Latency
+stats are scaled to seconds from ``_time_unit``; ``error_rate`` is recomputed from the counts
+(genai-bench 0.0.5 always writes 0).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from ..cases.schema import canonical_scenario
+from ..errors import BenchError
+from ..model import Metrics, Stat, WorkloadPoint
+
+RUN_FILE = re.compile(r"^.+_.+_(?:concurrency|batch_size)_\d+_time_\d+s\.json$")
+DEBUG_FILE = re.compile(r"^debug_for_run_.+\.json$")
+
+
+def metrics_from_aggregated(agg: dict[str, Any], time_unit: str = "s") -> Metrics:
+    scale = 1e-3 if time_unit == "ms" else 1.0
+    stats = agg.get("stats") or {}
+    num_requests = int(agg.get("num_requests") or 0)
+    num_errors = int(agg.get("num_error_requests") or 0)
+    return Metrics(
+        ttft=Stat.from_dict(stats.get("ttft"), scale=scale),
+        tpot=Stat.from_dict(stats.get("tpot"), scale=scale),
+        e2e=Stat.from_dict(stats.get("e2e_latency"), scale=scale),
+        output_latency=Stat.from_dict(stats.get("output_latency"), scale=scale),
+        output_throughput=float(agg.get("mean_output_throughput_tokens_per_s") or 0.0),
+        input_throughput=float(agg.get("mean_input_throughput_tokens_per_s") or 0.0),
+        total_throughput=float(agg.get("mean_total_tokens_throughput_tokens_per_s") or 0.0),
+        request_throughput=float(agg.get("requests_per_second") or 0.0),
+        num_requests=num_requests,
+        num_errors=num_errors,
+        run_duration=float(agg.get("run_duration") or 0.0),
+        error_codes={str(k): int(v) for k, v in (agg.get("error_codes_frequency") or {}).items()},
+    )
+
+
+def read_run_file(path: Path) -> tuple[WorkloadPoint, Metrics]:
+    """Parse one run file; the point comes from the JSON, not the file name."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        agg = data["aggregated_metrics"]
+        point = WorkloadPoint(
+            canonical_scenario(str(agg["scenario"])), int(agg["num_concurrency"])
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BenchError(f"unreadable genai-bench result {path}: {exc}") from None
+    return point, metrics_from_aggregated(agg, str(data.get("_time_unit", "s")))
+
+
+def read_experiment(folder: Path) -> dict[WorkloadPoint, Metrics]:
+    """Every run file of one experiment folder."""
+    results: dict[WorkloadPoint, Metrics] = {}
+    if not folder.is_dir():
+        return results
+    for path in sorted(folder.iterdir()):
+        if RUN_FILE.match(path.name):
+            point, metrics = read_run_file(path)
+            results[point] = metrics
+    return results
+
+
+def debug_runs(folder: Path) -> list[Path]:
+    """Runs genai-bench could not aggregate (it writes ``debug_for_run_*.json`` and exits 1)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if DEBUG_FILE.match(p.name))

@@ -1,0 +1,159 @@
+"""YAML / JSON tuning cases as pytest collectors.
+
+A case file collects one :class:`ConfigurationNode` per configuration and, under it, one
+:class:`PointItem` per workload point::
+
+    tuning_cases/chat.yaml::chat-1b[mem-fraction-static=0.8]::D(100,100)-c16
+
+The configuration node deploys the server in ``setup`` and stops it in ``teardown``, so pytest's
+own setup state deploys each configuration once, right before its first item, and tears it down
+after its last; a failed deployment errors (or skips, when infeasible) every item under it.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .errors import AutotuneError, BenchError, ConfigError, DeployError
+from .model import Configuration, WorkloadPoint
+from .session import ITEM_KEY, RECORD_KEY, ItemInfo, get_session
+
+if TYPE_CHECKING:
+    from .cases.case import Case
+    from .deploy import Deployment
+
+
+class CaseFile(pytest.File):
+    """A tuning case: YAML, or the earlier tool's task JSON."""
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        from .cases import load_case_file
+
+        try:
+            display = str(self.path.relative_to(self.config.rootpath))
+        except ValueError:
+            display = str(self.path)
+        try:
+            case = load_case_file(self.path, display=display)
+        except ConfigError as exc:
+            raise self.CollectError(f"invalid tuning case: {exc}") from None
+        session = get_session(self.config)
+        nodes: list[pytest.Item | pytest.Collector] = []
+        for config in case.configurations:
+            nodes.append(ConfigurationNode.from_parent(
+                self, name=f"{case.name}[{config.id}]", case=case, configuration=config,
+                marks=session.item_marks(case, config),
+            ))
+        return nodes
+
+
+class ConfigurationNode(pytest.Collector):
+    """One configuration: deployed once for all of its workload points."""
+
+    def __init__(
+        self, *, case: Case, configuration: Configuration,
+        marks: list[pytest.MarkDecorator], **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.configuration = configuration
+        self.marks = marks
+        self.deployment: Deployment | None = None
+        self._stack: ExitStack | None = None
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        skip = next((m for m in self.marks if m.name == "skip"), None)
+        reason = str(skip.kwargs.get("reason", "")) if skip else None
+        items: list[pytest.Item | pytest.Collector] = []
+        for point in self.case.workload.points():
+            item = PointItem.from_parent(self, name=point.id, point=point)
+            for mark in self.marks:
+                item.add_marker(mark)
+            item.stash[ITEM_KEY] = ItemInfo(self.case, self.configuration, point, reason)
+            items.append(item)
+        return items
+
+    def setup(self) -> None:
+        session = get_session(self.config)
+        stack = ExitStack()
+        try:
+            self.deployment = stack.enter_context(
+                session.open_deployment(self.case, self.configuration)
+            )
+        except DeployError as exc:
+            stack.close()
+            pytest.fail(f"deployment failed: {exc.render()}", pytrace=False)
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+
+    def teardown(self) -> None:
+        stack, self._stack, self.deployment = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+
+class PointItem(pytest.Item):
+    """One workload point: measured in setup (errors are errors), SLOs asserted in the call."""
+
+    def __init__(self, *, point: WorkloadPoint, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.point = point
+
+    @property
+    def configuration_node(self) -> ConfigurationNode:
+        assert isinstance(self.parent, ConfigurationNode)
+        return self.parent
+
+    def setup(self) -> None:
+        node = self.configuration_node
+        deployment = node.deployment
+        assert deployment is not None
+        record = self.stash.setdefault(RECORD_KEY, {})
+        record.update(deployment_facts(deployment))
+        try:
+            metrics = deployment.measure(self.point)
+        except BenchError as exc:
+            record["bench_seconds"] = deployment.seconds.get(self.point)
+            pytest.fail(f"benchmark failed: {exc.render()}", pytrace=False)
+        record["metrics"] = metrics.to_dict()
+        record["bench_seconds"] = deployment.seconds.get(self.point)
+
+    def runtest(self) -> None:
+        from .model import Metrics
+        from .slo import evaluate, failure_message
+
+        record = self.stash[RECORD_KEY]
+        metrics = Metrics.from_dict(record["metrics"])
+        verdicts = evaluate(self.configuration_node.case.slos, metrics)
+        record["verdicts"] = [v.to_dict() for v in verdicts]
+        if any(v.hard_failure for v in verdicts):
+            pytest.fail(failure_message(self.point.id, verdicts), pytrace=False)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, AutotuneError):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        node = self.configuration_node
+        return self.path, None, f"{node.case.name}: {node.configuration.id} @ {self.point.id}"
+
+
+def deployment_facts(deployment: Deployment) -> dict[str, Any]:
+    handle = deployment.handle
+    info = handle.server_info
+    keep = ("max_total_num_tokens", "mem_fraction_static", "chunked_prefill_size",
+            "cuda_graph_max_bs", "max_running_requests", "schedule_policy", "tp_size", "dp_size",
+            "version", "sim")
+    return {
+        "deploy_seconds": handle.deploy_seconds,
+        "gpus": list(handle.gpu_ids),
+        "server_info": {k: info[k] for k in keep if k in info},
+        "artifacts": str(deployment.artifacts),
+    }

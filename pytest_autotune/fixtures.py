@@ -1,0 +1,180 @@
+"""Fixtures for Python-declared tuning cases (``@pytest.mark.autotune``).
+
+::
+
+    @pytest.mark.autotune(
+        model={"path": "meta-llama/Llama-3.2-1B-Instruct"},
+        parameters={"mem-fraction-static": [0.8, 0.9]},
+        workload={"scenarios": ["D(100,100)"], "concurrency": [1, 8]},
+        slo=["ttft.p99 <= 200ms"],
+    )
+    def test_chat(autotune_metrics, autotune_slo):
+        autotune_slo.check(autotune_metrics)
+        assert autotune_metrics.error_rate == 0
+
+The marker parametrizes the test over every configuration (session scope, so each server is
+deployed once and torn down when pytest moves on) and every workload point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .errors import BenchError, DeployError
+from .model import Configuration, Metrics, WorkloadPoint
+from .session import RECORD_KEY, AutotuneSession, get_session
+
+if TYPE_CHECKING:
+    from .backends.base import ServerHandle
+    from .cases.case import Case
+    from .deploy import Deployment
+    from .slo import Verdict
+
+NOT_PARAMETRIZED = (
+    "{name} is only available to tests marked @pytest.mark.autotune(...) (or collected from a "
+    "tuning case file)"
+)
+
+
+@dataclass(frozen=True, eq=False)
+class ConfigParam:
+    """``request.param`` of ``autotune_configuration``; equal when the configuration is."""
+
+    case: Case = field(repr=False)
+    config: Configuration
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConfigParam) and other.config.key == self.config.key
+
+    def __hash__(self) -> int:
+        return hash(self.config.key)
+
+
+def _param(request: pytest.FixtureRequest, name: str) -> Any:
+    if not hasattr(request, "param"):
+        raise pytest.UsageError(NOT_PARAMETRIZED.format(name=name))
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def autotune_session(pytestconfig: pytest.Config) -> AutotuneSession:
+    """The run's :class:`~pytest_autotune.session.AutotuneSession` (settings, run id, backend)."""
+    return get_session(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def autotune_configuration(request: pytest.FixtureRequest) -> ConfigParam:
+    """The configuration under test (case and SGLang flags)."""
+    value: ConfigParam = _param(request, "autotune_configuration")
+    return value
+
+
+@pytest.fixture(scope="session")
+def autotune_deployment(
+    autotune_session: AutotuneSession, autotune_configuration: ConfigParam
+) -> Iterator[Deployment]:
+    """The deployed server of this configuration with its benchmark cache; one per configuration."""
+    param = autotune_configuration
+    try:
+        with autotune_session.open_deployment(param.case, param.config) as deployment:
+            yield deployment
+    except DeployError as exc:
+        pytest.fail(f"deployment failed: {exc.render()}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def autotune_server(autotune_deployment: Deployment) -> ServerHandle:
+    """The running server: ``.url``, ``.launch_command``, ``.server_info``, ``.log_tail()``."""
+    return autotune_deployment.handle
+
+
+@pytest.fixture
+def autotune_point(request: pytest.FixtureRequest) -> WorkloadPoint:
+    """The workload point (scenario, concurrency) of this test item."""
+    value: WorkloadPoint = _param(request, "autotune_point")
+    return value
+
+
+@pytest.fixture
+def autotune_metrics(
+    request: pytest.FixtureRequest, autotune_deployment: Deployment, autotune_point: WorkloadPoint
+) -> Metrics:
+    """genai-bench's measurement of this item's workload point (benchmark failures are errors).
+
+    The points of one configuration are measured together, in as few genai-bench processes as
+    possible, the first time any of them is requested.
+    """
+    from .collect import deployment_facts
+    from .slo import evaluate
+
+    record = request.node.stash.setdefault(RECORD_KEY, {})
+    record.update(deployment_facts(autotune_deployment))
+    try:
+        metrics = autotune_deployment.measure(autotune_point)
+    except BenchError as exc:
+        pytest.fail(f"benchmark failed: {exc.render()}", pytrace=False)
+    record["metrics"] = metrics.to_dict()
+    record["bench_seconds"] = autotune_deployment.seconds.get(autotune_point)
+    record["verdicts"] = [v.to_dict() for v in evaluate(autotune_deployment.case.slos, metrics)]
+    return metrics
+
+
+class SLOChecker:
+    """The case's SLOs: ``check(metrics)`` fails the test with a per-SLO diff."""
+
+    def __init__(self, case: Case, point: WorkloadPoint | None) -> None:
+        self.slos = case.slos
+        self.point = point
+
+    def verdicts(self, metrics: Metrics) -> list[Verdict]:
+        from .slo import evaluate
+
+        return evaluate(self.slos, metrics)
+
+    def check(self, metrics: Metrics) -> None:
+        from .slo import failure_message
+
+        verdicts = self.verdicts(metrics)
+        if any(v.hard_failure for v in verdicts):
+            where = self.point.id if self.point else "this point"
+            pytest.fail(failure_message(where, verdicts), pytrace=False)
+
+
+@pytest.fixture
+def autotune_slo(
+    autotune_configuration: ConfigParam, request: pytest.FixtureRequest
+) -> SLOChecker:
+    """The case's SLOs as a checker: ``autotune_slo.check(autotune_metrics)``."""
+    point = request.getfixturevalue("autotune_point") if "autotune_point" in \
+        request.fixturenames else None
+    return SLOChecker(autotune_configuration.case, point)
+
+
+@pytest.fixture
+def autotune_bench(autotune_deployment: Deployment) -> Callable[[str, int], Metrics]:
+    """Measure any workload point on this configuration's server: ``autotune_bench("D(200,50)", 4)``
+    (cached per point; runs genai-bench when the point is new)."""
+
+    def bench(scenario: str, concurrency: int) -> Metrics:
+        from .cases.schema import canonical_scenario
+
+        point = WorkloadPoint(canonical_scenario(scenario), int(concurrency))
+        try:
+            return autotune_deployment.measure(point)
+        except BenchError as exc:
+            pytest.fail(f"benchmark failed: {exc.render()}", pytrace=False)
+
+    return bench
+
+
+@pytest.fixture(scope="session")
+def autotune_server_factory(
+    autotune_session: AutotuneSession,
+) -> Callable[[Case, Configuration], AbstractContextManager[Deployment]]:
+    """Deploy any configuration by hand: ``with autotune_server_factory(case, config) as d: ...``."""
+    return autotune_session.open_deployment

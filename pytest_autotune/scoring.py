@@ -1,0 +1,177 @@
+"""Objectives and the default scoring / selection hooks.
+
+The default objective ranks configurations by the highest output throughput they reached at a
+workload point where every SLO held. The earlier tool's objectives (``minimize_latency``,
+``maximize_throughput``, ``minimize_ttft``, ``minimize_tpot``) are reproduced with its SLO-aware
+exponential penalty, so a seed task ranks its configurations as it always did.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from .trials import PointResult, Trial
+
+
+@dataclass(frozen=True)
+class Objective:
+    name: str
+    direction: str  # "maximize" | "minimize"
+    description: str
+    unit: str
+    score: Callable[[Trial], float | None]
+
+
+def _max_output_throughput(trial: Trial) -> float | None:
+    eligible = [p.metrics.output_throughput for p in trial.points if p.slo_ok and p.metrics]
+    return max(eligible) if eligible else None
+
+
+def seed_aggregate(points: Sequence[PointResult]) -> dict[str, Any] | None:
+    """The earlier tool's metrics: plain means over the measured points, after dropping points
+    with a hard SLO failure (unless every point has one)."""
+    measured = [p for p in points if p.metrics is not None]
+    if not measured:
+        return None
+    kept = [p for p in measured if p.hard_ok] or measured
+    ms = [p.metrics for p in kept if p.metrics is not None]
+
+    def mean(values: list[float | None]) -> float | None:
+        clean = [v for v in values if v is not None]
+        return statistics.fmean(clean) if clean else None
+
+    e2e = [m.e2e for m in ms]
+    total_requests = sum(m.num_requests for m in ms)
+    completed = sum(m.num_completed for m in ms)
+    return {
+        "mean_e2e_latency": mean([d.mean for d in e2e]),
+        "min_e2e_latency": min((d.mean for d in e2e if d.mean is not None), default=None),
+        "max_e2e_latency": max((d.mean for d in e2e if d.mean is not None), default=None),
+        "p50_e2e_latency": mean([d.p50 for d in e2e]),
+        "p90_e2e_latency": mean([d.p90 for d in e2e]),
+        "p99_e2e_latency": mean([d.p99 for d in e2e]),
+        "mean_ttft": mean([m.ttft.mean for m in ms]),
+        "mean_tpot": mean([m.tpot.mean for m in ms]),
+        "mean_output_throughput": mean([m.output_throughput for m in ms]),
+        "max_output_throughput": max(m.output_throughput for m in ms),
+        "mean_total_throughput": mean([m.total_throughput for m in ms]),
+        "max_total_throughput": max(m.total_throughput for m in ms),
+        "total_requests": total_requests,
+        "total_completed_requests": completed,
+        "total_error_requests": total_requests - completed,
+        "success_rate": completed / total_requests if total_requests else 0.0,
+        "concurrency_levels": [p.point.concurrency for p in kept],
+        "num_result_files": len(kept),
+    }
+
+
+def _aggregate_slo_value(points: Sequence[PointResult], metric: str, stat: str | None) -> float | None:
+    measured = [p for p in points if p.metrics is not None]
+    kept = [p for p in measured if p.hard_ok] or measured
+    values = [p.metrics.value(metric, stat) for p in kept if p.metrics is not None]
+    clean = [v for v in values if v is not None]
+    return statistics.fmean(clean) if clean else None
+
+
+def slo_penalty(trial: Trial) -> tuple[float, bool]:
+    """(P, hard_failure) of the earlier tool: P = Σ weight·exp(r/steepness) over missed SLOs,
+    evaluated on the aggregated metrics; a hard SLO missed by more than its fail_ratio fails."""
+    seen: dict[str, dict[str, Any]] = {}
+    for p in trial.points:
+        for v in p.verdicts:
+            seen.setdefault(v["slo"], v)
+    penalty, hard = 0.0, False
+    for v in seen.values():
+        metric, _, stat = str(v["metric"]).partition(".")
+        value = _aggregate_slo_value(trial.points, metric, stat or None)
+        threshold = float(v["threshold"])
+        if value is None or threshold <= 0:
+            continue
+        lower_is_better = v.get("op", "<=") in ("<=", "<")
+        r = (value - threshold) / threshold if lower_is_better else (threshold - value) / threshold
+        if r <= 0:
+            continue
+        if v.get("hard") and r > float(v.get("fail_ratio") or 0.0):
+            hard = True
+        else:
+            penalty += float(v.get("weight", 1.0)) * math.exp(r / trial.steepness)
+    return penalty, hard
+
+
+def _seed_objective(base_of: Callable[[dict[str, Any], Trial], float | None]) -> Callable[[Trial], float | None]:
+    def score(trial: Trial) -> float | None:
+        agg = seed_aggregate(trial.points)
+        if agg is None:
+            return None
+        base = base_of(agg, trial)
+        if base is None or not math.isfinite(base):
+            return None
+        penalty, hard = slo_penalty(trial)
+        if hard:
+            return None
+        return base + penalty * abs(base)
+
+    return score
+
+
+def _latency(agg: dict[str, Any], trial: Trial) -> float | None:
+    value = agg["mean_e2e_latency"]
+    return float(value) if value is not None else agg["p50_e2e_latency"]
+
+
+def _throughput(agg: dict[str, Any], trial: Trial) -> float | None:
+    total = agg["mean_total_throughput"] or agg["mean_output_throughput"]
+    if not total:
+        return None
+    gpus = max(len(trial.gpus), 1)
+    return -float(total) / gpus
+
+
+OBJECTIVES: dict[str, Objective] = {
+    o.name: o
+    for o in (
+        Objective("max_output_throughput", "maximize",
+                  "highest output throughput at a workload point where every SLO holds",
+                  "tok/s", _max_output_throughput),
+        Objective("minimize_latency", "minimize",
+                  "mean end-to-end latency × SLO penalty (earlier tool)", "s",
+                  _seed_objective(_latency)),
+        Objective("maximize_throughput", "minimize",
+                  "−(total tokens/s per GPU) × SLO penalty (earlier tool; lower is better)",
+                  "−tok/s/GPU", _seed_objective(_throughput)),
+        Objective("minimize_ttft", "minimize", "mean TTFT × SLO penalty (earlier tool)", "s",
+                  _seed_objective(lambda a, t: a["mean_ttft"])),
+        Objective("minimize_tpot", "minimize", "mean TPOT × SLO penalty (earlier tool)", "s",
+                  _seed_objective(lambda a, t: a["mean_tpot"])),
+    )
+}
+
+
+def objective_of(trial: Trial) -> Objective:
+    return OBJECTIVES.get(trial.objective, OBJECTIVES["max_output_throughput"])
+
+
+def better(a: float, b: float, direction: str) -> bool:
+    return a > b if direction == "maximize" else a < b
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> float | None:
+    return objective_of(trial).score(trial)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_select_best(config: pytest.Config, trials: list[Trial]) -> Trial | None:
+    best: Trial | None = None
+    for trial in trials:
+        if trial.score is None:
+            continue
+        if best is None or better(trial.score, best.score, objective_of(trial).direction):  # type: ignore[arg-type]
+            best = trial
+    return best

@@ -1,0 +1,217 @@
+"""Options, ini keys and environment variables, resolved once into a frozen :class:`Settings`.
+
+Precedence: command line > environment > ini file > default. Every option has an ini twin
+(``--autotune-mode`` ↔ ``autotune_mode``) and an environment variable (``AUTOTUNE_MODE``); errors
+name where the bad value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import pytest
+
+from .units import parse_duration
+
+MODES = ("sim", "local", "docker", "endpoint")
+T = TypeVar("T")
+
+
+def _mode(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {value!r}; valid modes: {', '.join(MODES)}")
+    return mode
+
+
+def _bool(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"expected a whole number ≥ 1, got {value!r}")
+    return number
+
+
+def _duration(value: str) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"expected a positive duration, got {value!r}")
+    return seconds
+
+
+def _scale(value: str) -> float:
+    number = float(value)
+    if not 0 < number <= 10:
+        raise ValueError(f"expected a factor in (0, 10], got {value!r}")
+    return number
+
+
+def _gpus(value: str) -> str:
+    text = value.strip()
+    if text == "auto":
+        return text
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() or p.startswith("GPU-") for p in parts):
+        raise ValueError(f"expected 'auto' or GPU indices such as '0,1,3', got {value!r}")
+    return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class Option(Generic[T]):
+    name: str  # without the --autotune- prefix
+    help: str
+    parse: Callable[[str], T]
+    default: T
+    flag: bool = False
+    metavar: str | None = None
+
+    @property
+    def cli(self) -> str:
+        return f"--autotune-{self.name}"
+
+    @property
+    def dest(self) -> str:
+        return f"autotune_{self.name.replace('-', '_')}"
+
+    @property
+    def ini(self) -> str:
+        return self.dest
+
+    @property
+    def env(self) -> str:
+        return self.dest.upper()
+
+
+OPTIONS: tuple[Option[Any], ...] = (
+    Option("mode", f"where servers run: {', '.join(MODES)} (default: sim, the embedded SGLang "
+                   "simulator)", _mode, "sim", metavar="MODE"),
+    Option("results-dir", "directory for per-case results, server logs and genai-bench output "
+                          "(default: results)", str, "results", metavar="DIR"),
+    Option("storage", "directory of numbered run files for later comparison "
+                      "(default: .autotune)", str, ".autotune", metavar="DIR"),
+    Option("verbose", "stream server and benchmark output live to the terminal (default: off)",
+           _bool, False, flag=True),
+    Option("strict", "treat configurations that cannot start for a resource reason (OOM, not "
+                     "enough GPUs) as errors instead of infeasible skips (default: off)",
+           _bool, False, flag=True),
+    Option("deploy-timeout", "seconds to wait for a server to become ready; overrides the case "
+                             "(default: the case's, 600s)", _duration, None, metavar="SECONDS"),
+    Option("bench-timeout", "wall-clock limit of one genai-bench process; overrides the case "
+                            "(default: derived from the workload)", _duration, None,
+           metavar="SECONDS"),
+    Option("endpoint", "URL of a running server to benchmark in endpoint mode (default: none)",
+           str, None, metavar="URL"),
+    Option("gpus", "GPUs to use: 'auto' or indices such as '0,1,3' (default: auto: every GPU "
+                   "NVML sees within CUDA_VISIBLE_DEVICES)", _gpus, None, metavar="LIST"),
+    Option("sim-gpus", "size of the virtual GPU pool in sim mode (default: 8)", _positive_int, 8,
+           metavar="N"),
+    Option("sim-startup-scale", "scale the simulator's model-load and CUDA-graph capture times; "
+                                "overrides the case (default: the case's)", _scale, None,
+           metavar="FACTOR"),
+    Option("lock-dir", "directory for GPU and port leases shared by every pytest process on this "
+                       "machine (default: <tmp>/pytest-autotune-<uid>)", str, None, metavar="DIR"),
+)
+BY_DEST = {o.dest: o for o in OPTIONS}
+
+
+def _raw(config: pytest.Config, option: Option[Any]) -> tuple[Any, str]:
+    value = config.getoption(option.dest, default=None)
+    if value is not None:
+        return value, option.cli
+    env = os.environ.get(option.env)
+    if env is not None and env != "":
+        return env, f"environment variable {option.env}"
+    ini = config.getini(option.ini)
+    if ini not in (None, "", []):
+        return ini, f"ini option {option.ini}"
+    return None, "default"
+
+
+def resolve(config: pytest.Config, option: Option[T]) -> T:
+    raw, source = _raw(config, option)
+    if raw is None:
+        return option.default
+    if option.flag and isinstance(raw, bool):
+        return raw  # type: ignore[return-value]
+    try:
+        return option.parse(str(raw) if not isinstance(raw, bool) else raw)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise pytest.UsageError(f"{source}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: str
+    results_dir: Path
+    storage: Path
+    verbose: bool
+    strict: bool
+    deploy_timeout: float | None
+    bench_timeout: float | None
+    endpoint: str | None
+    gpus: str | None
+    sim_gpus: int
+    sim_startup_scale: float | None
+    lock_dir: Path
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        values = {o.dest: resolve(config, o) for o in OPTIONS}
+        root = config.rootpath
+
+        def path(value: str) -> Path:
+            p = Path(value).expanduser()
+            return p if p.is_absolute() else root / p
+
+        lock = values["autotune_lock_dir"]
+        mode = values["autotune_mode"]
+        endpoint = values["autotune_endpoint"]
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            raise pytest.UsageError(f"--autotune-endpoint must be an http(s) URL, got {endpoint!r}")
+        return cls(
+            mode=mode,
+            results_dir=path(values["autotune_results_dir"]),
+            storage=path(values["autotune_storage"]),
+            verbose=values["autotune_verbose"],
+            strict=values["autotune_strict"],
+            deploy_timeout=values["autotune_deploy_timeout"],
+            bench_timeout=values["autotune_bench_timeout"],
+            endpoint=endpoint,
+            gpus=values["autotune_gpus"],
+            sim_gpus=values["autotune_sim_gpus"],
+            sim_startup_scale=values["autotune_sim_startup_scale"],
+            lock_dir=Path(lock).expanduser() if lock
+            else Path(tempfile.gettempdir()) / f"pytest-autotune-{os.getuid()}",
+        )
+
+    @property
+    def simulated(self) -> bool:
+        return self.mode == "sim"
+
+
+def addoptions(parser: pytest.Parser) -> None:
+    group = parser.getgroup("autotune", "pytest-autotune: tune and guard inference servers")
+    for option in OPTIONS:
+        if option.flag:
+            group.addoption(option.cli, action="store_true", default=None, dest=option.dest,
+                            help=option.help)
+            parser.addini(option.ini, option.help, type="bool", default=False)
+        else:
+            group.addoption(option.cli, action="store", default=None, dest=option.dest,
+                            metavar=option.metavar, help=option.help)
+            parser.addini(option.ini, option.help, default=None)
