@@ -140,9 +140,9 @@ class PointItem(pytest.Item):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
+    def reportinfo(self) -> tuple[Path, int, str]:
         node = self.configuration_node
-        return self.path, None, f"{node.case.name}: {node.configuration.id} @ {self.point.id}"
+        return self.path, 0, f"{node.case.name}: {node.configuration.id} @ {self.point.id}"
 
 
 def deployment_facts(deployment: Deployment) -> dict[str, Any]:
