@@ -57,7 +57,8 @@ def compare(a: dict[str, Any], b: dict[str, Any], out: _Writer, threshold: float
     """Print each case's best score in A and B; return 1 if B regressed past ``threshold`` %."""
     cases_a = {c["name"]: c for c in a.get("cases", [])}
     status = 0
-    out.write_line(f"{'case':<28} {'A best':>16} {'B best':>16} {'change':>9}  B best configuration")
+    header = f"{'case':<28} {'A best':>16} {'B best':>16} {'change':>9}"
+    out.write_line(header + "  B best configuration")
     for case in b.get("cases", []):
         old = cases_a.get(case["name"])
         new_score = case.get("best_score")
@@ -72,8 +73,9 @@ def compare(a: dict[str, Any], b: dict[str, Any], out: _Writer, threshold: float
         elif old_score is not None and new_score is None:
             change, regressed = "lost", threshold is not None
         unit = case.get("unit", "")
+        best_id = case.get("best_config_id") or "-"
         line = (f"{case['name']:<28} {_fmt_score(old_score, unit):>16} "
-                f"{_fmt_score(new_score, unit):>16} {change:>9}  {case.get('best_config_id') or '-'}")
+                f"{_fmt_score(new_score, unit):>16} {change:>9}  {best_id}")
         out.write_line(line + ("   REGRESSION" if regressed else ""))
         status |= int(regressed)
     return status

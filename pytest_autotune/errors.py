@@ -11,7 +11,10 @@ import pytest
 
 
 class AutotuneWarning(pytest.PytestWarning):
-    """Accepted, but deserves attention (filter: ``ignore::pytest_autotune.errors.AutotuneWarning``)."""
+    """Accepted, but deserves attention.
+
+    Filter with ``ignore::pytest_autotune.errors.AutotuneWarning``.
+    """
 
 
 class AutotuneError(Exception):
@@ -103,4 +106,5 @@ class BenchError(AutotuneError):
     def render(self) -> str:
         if not self.output_tail:
             return self.message
-        return f"{self.message}\n--- genai-bench output (last lines) ---\n{self.output_tail.rstrip()}"
+        tail = self.output_tail.rstrip()
+        return f"{self.message}\n--- genai-bench output (last lines) ---\n{tail}"

@@ -176,5 +176,6 @@ def autotune_bench(autotune_deployment: Deployment) -> Callable[[str, int], Metr
 def autotune_server_factory(
     autotune_session: AutotuneSession,
 ) -> Callable[[Case, Configuration], AbstractContextManager[Deployment]]:
-    """Deploy any configuration by hand: ``with autotune_server_factory(case, config) as d: ...``."""
+    """Deploy any configuration by hand:
+    ``with autotune_server_factory(case, config) as deployment: ...``."""
     return autotune_session.open_deployment

@@ -1,9 +1,10 @@
 """GPU pools and leases.
 
 A configuration needs ``tp × dp`` GPUs (or what the case says). Each deployment leases that many
-from a pool shared by every worker of the run — and, for real GPUs, by every pytest-autotune
-process on the machine — through ``flock``-ed files, so two servers never share a GPU and a
-crashed worker's leases vanish with it. In ``sim`` mode the pool is virtual (``--autotune-sim-gpus``).
+from a pool shared by every worker of the run — and, for real GPUs, by every
+pytest-autotune process on the machine — through ``flock``-ed files, so two servers never
+share a GPU and a crashed worker's leases vanish with it. In ``sim`` mode the pool is
+virtual (``--autotune-sim-gpus``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from .errors import DeployError
 from .leases import FileLock

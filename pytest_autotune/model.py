@@ -212,7 +212,7 @@ def short_hash(value: object, length: int = 8) -> str:
 def format_value(value: FlagValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return f"{value:.1f}"
     return str(value)
 

@@ -86,7 +86,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if parent.session.isinitpath(file_path) or is_case_document(file_path):
         from .collect import CaseFile
 
-        return CaseFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+        return CaseFile.from_parent(parent, path=file_path)
     return None
 
 

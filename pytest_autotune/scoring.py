@@ -71,7 +71,9 @@ def seed_aggregate(points: Sequence[PointResult]) -> dict[str, Any] | None:
     }
 
 
-def _aggregate_slo_value(points: Sequence[PointResult], metric: str, stat: str | None) -> float | None:
+def _aggregate_slo_value(
+    points: Sequence[PointResult], metric: str, stat: str | None
+) -> float | None:
     measured = [p for p in points if p.metrics is not None]
     kept = [p for p in measured if p.hard_ok] or measured
     values = [p.metrics.value(metric, stat) for p in kept if p.metrics is not None]
@@ -104,7 +106,10 @@ def slo_penalty(trial: Trial) -> tuple[float, bool]:
     return penalty, hard
 
 
-def _seed_objective(base_of: Callable[[dict[str, Any], Trial], float | None]) -> Callable[[Trial], float | None]:
+BaseOf = Callable[[dict[str, Any], Trial], "float | None"]
+
+
+def _seed_objective(base_of: BaseOf) -> Callable[[Trial], float | None]:
     def score(trial: Trial) -> float | None:
         agg = seed_aggregate(trial.points)
         if agg is None:

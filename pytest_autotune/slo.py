@@ -118,7 +118,8 @@ class Verdict:
         else:
             delta = abs(self.measured - slo.threshold)
             word = "headroom" if self.ok else "missed by"
-            rel = f" ({self.violation:+.1%})" if not self.ok and math.isfinite(self.violation) else ""
+            finite = math.isfinite(self.violation)
+            rel = f" ({self.violation:+.1%})" if not self.ok and finite else ""
             tail = f"{word} {_fmt(slo, delta)}{rel}"
         return f"{mark} {slo.text:<28} measured {measured:<10} {tail}"
 

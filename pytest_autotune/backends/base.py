@@ -32,7 +32,7 @@ class ServerSpec:
     api_key_env: str | None = None
     endpoint: str | None = None
     gpus: int = 1
-    sim: SimSettings = SimSettings()
+    sim: SimSettings = field(default_factory=SimSettings)
     deploy_timeout: float = 600.0
 
     @classmethod

@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -51,7 +51,7 @@ class ProcessBackend:
         log_path = ctx.artifacts / "server.log"
         argv = self.command(spec, ctx, port.port)
         started = time.monotonic()
-        log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in finally
+        log = open(log_path, "w", encoding="utf-8")
         proc: subprocess.Popen[bytes] | None = None
         pidfile: Path | None = None
         pump = None
@@ -65,7 +65,11 @@ class ProcessBackend:
                 start_new_session=True,
             )
             pidfile = self._record(proc.pid, ctx, spec)
-            sinks = [lambda line: (log.write(line), log.flush())]
+            def to_log(line: str) -> None:
+                log.write(line)
+                log.flush()
+
+            sinks: list[Callable[[str], object]] = [to_log]
             if ctx.sink is not None:
                 sinks.append(ctx.sink)
             pump = pump_output(proc, sinks)
@@ -135,6 +139,7 @@ class ProcessBackend:
                 continue
             if group_alive(pgid):
                 kill_group(pgid)
-                removed.append(f"process group {pgid} ({data.get('config')}, run {data.get('run')})")
+                what = f"{data.get('config')}, run {data.get('run')}"
+                removed.append(f"process group {pgid} ({what})")
             path.unlink(missing_ok=True)
         return removed

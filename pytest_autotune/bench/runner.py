@@ -30,7 +30,7 @@ OFFLINE_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 INSTALL_HINT = "genai-bench is not installed: pip install 'genai-bench>=0.0.5,<0.1'"
-Sink = Callable[[str], None]
+Sink = Callable[[str], object]
 
 
 def genai_bench_executable() -> str:

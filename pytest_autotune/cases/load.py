@@ -22,7 +22,6 @@ from .schema import CASE_KEYS, CaseSpec, SimSpec, WorkloadSpec, canonical_scenar
 from .seed import IGNORED, PARALLEL_KEYS, SeedTask, seed_parameter_values
 
 
-
 def _read(path: Path) -> tuple[str, Any]:
     text = path.read_text(encoding="utf-8")
     try:

@@ -28,12 +28,12 @@ def line_map(text: str) -> dict[Path, int]:
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-                lines[(*path, key)] = key_node.start_mark.line + 1
-                walk(value_node, (*path, key))
-                lines[(*path, key)] = key_node.start_mark.line + 1
+                lines[path + (key,)] = key_node.start_mark.line + 1
+                walk(value_node, path + (key,))
+                lines[path + (key,)] = key_node.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
-                walk(item, (*path, i))
+                walk(item, path + (i,))
 
     if root is not None:
         walk(root, ())

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..units import parse_duration, parse_ratio
+from ..units import parse_duration
 
 SCENARIO_PATTERNS = {
     "D": re.compile(r"^D\(\d+,\d+\)$"),
@@ -178,7 +178,7 @@ class CaseSpec(_Strict):
     objective: str = "max_output_throughput"
     max_configurations: int | None = Field(None, ge=1)
     sim: SimSpec = Field(default_factory=SimSpec)  # type: ignore[arg-type]
-    timeouts: TimeoutSpec = Field(default_factory=TimeoutSpec)  # type: ignore[arg-type]
+    timeouts: TimeoutSpec = Field(default_factory=TimeoutSpec)
 
     def parameters_lists(self) -> dict[str, list[ParamValue]]:
         """The grid axes; a single value is an axis of one."""

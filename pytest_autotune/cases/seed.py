@@ -54,7 +54,8 @@ class SeedOptimization(_Open):
     @classmethod
     def _objective(cls, value: str) -> str:
         if value not in SEED_OBJECTIVES:
-            raise ValueError(f"unknown objective {value!r}: use one of {', '.join(SEED_OBJECTIVES)}")
+            allowed = ", ".join(SEED_OBJECTIVES)
+            raise ValueError(f"unknown objective {value!r}: use one of {allowed}")
         return value
 
 

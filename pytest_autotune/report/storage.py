@@ -1,4 +1,5 @@
-"""Numbered run files, as pytest-benchmark stores its runs: ``runs/NNNN_<commit>_<timestamp>.json``."""
+"""Numbered run files, stored as pytest-benchmark stores its runs:
+``runs/NNNN_<commit>_<timestamp>.json``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ _RUN_FILE = re.compile(r"^(\d{4})_([^_]+)_(\d{8}-\d{6})\.json$")
 
 def git_commit(root: Path) -> str:
     try:
-        out = subprocess.run(  # noqa: S603 - fixed argv
+        out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
             timeout=5, check=False,
         )
