@@ -1,0 +1,202 @@
+"""Run workloads against the scheduler model in virtual time, as fast as the CPU allows.
+
+Used by the benchmarks, the sensitivity tests and the tuning-case demonstration. A workload is a
+list of :class:`Job` (prompt tokens and output length). Clients are closed loops (genai-bench's
+concurrency: each user sends its next request as soon as the last ends) or an open Poisson
+stream. Requests cross the modelled front end (ingress, egress) and a client overhead, so the
+returned latencies are what a benchmark client would measure.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .config import ResolvedConfig
+from .costmodel import Calibration, CostModel, Noise
+from .request import Req
+from .scheduler import Scheduler
+from .tokens import output_text
+
+__all__ = ["Job", "Record", "Result", "VirtualCluster", "random_jobs", "run_closed", "run_poisson"]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    prompt: bytes
+    output_len: int
+    ignore_eos: bool = True
+
+
+@dataclass(slots=True)
+class Record:
+    rid: int
+    start: float  # client send time
+    arrival: float  # scheduler arrival (after ingress)
+    first_token: float  # client receives the first token
+    end: float  # client receives the last token
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    queue_time: float
+    retractions: int
+    token_times: list[float] | None = None
+
+    @property
+    def ttft(self) -> float:
+        return self.first_token - self.start
+
+    @property
+    def e2e(self) -> float:
+        return self.end - self.start
+
+    @property
+    def tpot(self) -> float | None:
+        if self.output_tokens < 2:
+            return None
+        return (self.end - self.first_token) / (self.output_tokens - 1)
+
+
+@dataclass(slots=True)
+class Result:
+    records: list[Record]
+    duration: float
+    schedulers: list[Scheduler]
+
+    @property
+    def output_throughput(self) -> float:
+        return sum(r.output_tokens for r in self.records) / self.duration if self.duration else 0.0
+
+    @property
+    def cache_hit_rate(self) -> float:
+        prompt = sum(s.stats.prompt_tokens for s in self.schedulers)
+        return sum(s.stats.cached_tokens for s in self.schedulers) / prompt if prompt else 0.0
+
+
+def random_jobs(n: int, input_len: int, output_len: int, seed: int = 0, prefix_len: int = 0,
+                num_prefixes: int = 1, ignore_eos: bool = True) -> list[Job]:
+    """genai-bench-like D(input,output) jobs; ``prefix_len`` tokens shared by groups of prompts."""
+    rng = random.Random(seed)
+    letters = b"abcdefghijklmnopqrstuvwxyz ,."
+    prefixes = [bytes(rng.choice(letters) for _ in range(prefix_len)) for _ in range(num_prefixes)]
+    jobs = []
+    for i in range(n):
+        body = bytes(rng.choice(letters) for _ in range(max(input_len - prefix_len, 1)))
+        prefix = prefixes[i % num_prefixes] if prefix_len else b""
+        jobs.append(Job(prefix + body, output_len, ignore_eos))
+    return jobs
+
+
+class VirtualCluster:
+    """dp replicas with round-robin routing, driven by an event queue in virtual time."""
+
+    def __init__(self, cfg: ResolvedConfig, seed: int = 0, noise: float = 0.0,
+                 calib: Calibration | None = None, client_overhead: float = 0.0,
+                 keep_token_times: bool = False) -> None:
+        self.cfg = cfg
+        self.cost = CostModel(cfg, calib)
+        self.schedulers = [
+            Scheduler(cfg, self.cost, Noise(seed * 1000 + i, noise), seed + i)
+            for i in range(cfg.dp)
+        ]
+        self.client_overhead = client_overhead
+        self.keep = keep_token_times
+        self._rr = itertools.count()
+        self._rid = itertools.count()
+        self.clock = [0.0] * cfg.dp  # when each replica is next free
+
+    def make_req(self, job: Job, send: float) -> Req:
+        rid = next(self._rid)
+        arrival = send + self.client_overhead / 2 + self.cost.ingress(len(job.prompt))
+        req = Req(rid, job.prompt, job.output_len, job.output_len,
+                  output_text(rid, job.output_len), arrival, job.ignore_eos)
+        req.token_times = [] if self.keep else None
+        return req
+
+    def run(self, sends: list[tuple[float, Job]] | None = None, concurrency: int = 0,
+            jobs: Sequence[Job] = (), max_time: float = float("inf")) -> Result:
+        """Open loop (``sends``) or closed loop (``concurrency`` users over ``jobs``)."""
+        egress = self.cost.egress() + self.client_overhead / 2
+        records: list[Record] = []
+        pending: list[tuple[float, int, Req, float]] = []  # (arrival, rid, req, send time)
+        seq = itertools.count()
+        job_iter = iter(jobs)
+        if sends is not None:
+            for t, job in sends:
+                req = self.make_req(job, t)
+                heapq.heappush(pending, (req.arrival, next(seq), req, t))
+        else:
+            for _ in range(concurrency):
+                first = next(job_iter, None)
+                if first is None:
+                    break
+                req = self.make_req(first, 0.0)
+                heapq.heappush(pending, (req.arrival, next(seq), req, 0.0))
+        send_time: dict[int, float] = {}
+        last_end = 0.0
+        while True:
+            # the replica with the earliest next step boundary that has (or will get) work
+            best = -1
+            best_t = float("inf")
+            for i, sch in enumerate(self.schedulers):
+                if sch.has_work() and self.clock[i] < best_t:
+                    best, best_t = i, self.clock[i]
+            if pending and pending[0][0] <= best_t:
+                arrival, _, req, sent = heapq.heappop(pending)
+                i = next(self._rr) % len(self.schedulers)
+                sch = self.schedulers[i]
+                if not sch.has_work():
+                    self.clock[i] = max(self.clock[i], arrival)
+                send_time[req.rid] = sent
+                req.dp_rank = i
+                sch.add(req)
+                continue
+            if best < 0 or best_t > max_time:
+                break
+            sch = self.schedulers[best]
+            res = sch.step(self.clock[best])
+            if res is None:
+                self.clock[best] = pending[0][0] if pending else float("inf")
+                continue
+            self.clock[best] = res.end
+            if self.keep:
+                for req in res.emitted:
+                    assert req.token_times is not None
+                    req.token_times.append(res.end + egress)
+            for req in res.finished:
+                start = send_time.pop(req.rid)
+                end = req.finish_time + egress
+                last_end = max(last_end, end)
+                records.append(Record(
+                    req.rid, start, req.arrival, req.first_token_time + egress, end,
+                    len(req.prompt), req.out, req.cached_tokens, req.admit_time - req.arrival,
+                    req.retractions, req.token_times))
+                if sends is None:
+                    nxt = next(job_iter, None)
+                    if nxt is not None:
+                        new = self.make_req(nxt, end)
+                        heapq.heappush(pending, (new.arrival, next(seq), new, end))
+        return Result(records, last_end, self.schedulers)
+
+
+def run_closed(cfg: ResolvedConfig, jobs: Sequence[Job], concurrency: int, seed: int = 0,
+               noise: float = 0.0, client_overhead: float = 0.0,
+               calib: Calibration | None = None, keep_token_times: bool = False) -> Result:
+    cluster = VirtualCluster(cfg, seed, noise, calib, client_overhead, keep_token_times)
+    return cluster.run(concurrency=concurrency, jobs=jobs)
+
+
+def run_poisson(cfg: ResolvedConfig, jobs: Sequence[Job], rate: float, seed: int = 0,
+                noise: float = 0.0, client_overhead: float = 0.0,
+                calib: Calibration | None = None, keep_token_times: bool = False) -> Result:
+    rng = random.Random(seed + 17)
+    t = 0.0
+    sends = []
+    for job in jobs:
+        t += rng.expovariate(rate)
+        sends.append((t, job))
+    cluster = VirtualCluster(cfg, seed, noise, calib, client_overhead, keep_token_times)
+    return cluster.run(sends=sends)

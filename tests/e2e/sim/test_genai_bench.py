@@ -1,0 +1,68 @@
+"""Real genai-bench against the simulator; its numbers must agree with the ground-truth log."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def genai_bench() -> str:
+    exe = Path(sys.executable).parent / "genai-bench"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("genai-bench")
+    if found is None:
+        pytest.skip("genai-bench is not installed")
+    return found
+
+
+def mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)
+
+
+def test_genai_bench_matches_truth(sim_factory: Any, tmp_path: Path) -> None:
+    sim = sim_factory("--sim-noise", "0.03", "--sim-seed", "7")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "HF_DATASETS_OFFLINE": "1", "ENABLE_UI": "false"}
+    argv = [genai_bench(), "benchmark", "--api-backend", "sglang",
+            "--api-base", f"http://127.0.0.1:{sim.port}", "--api-key", "dummy",
+            "--api-model-name", "meta-llama/Llama-3.1-8B-Instruct",
+            "--model-tokenizer", str(ROOT / "pytest_autotune" / "data" / "tokenizer"),
+            "--task", "text-to-text", "--traffic-scenario", "D(100,100)",
+            "--num-concurrency", "4", "--max-requests-per-run", "20", "--max-time-per-run", "1",
+            "--experiment-base-dir", str(tmp_path), "--experiment-folder-name", "run",
+            "--log-dir", str(tmp_path / "logs")]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=240,  # noqa: S603
+                         env=env, cwd=str(tmp_path), check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    files = [p for p in (tmp_path / "run").rglob("*.json")
+             if "aggregated_metrics" in p.read_text(errors="replace")]
+    assert len(files) == 1, list((tmp_path / "run").rglob("*"))
+    data = json.loads(files[0].read_text())
+    agg = data["aggregated_metrics"]
+    scale = 1000.0 if data.get("_time_unit") == "ms" else 1.0
+    truth = [json.loads(line) for line in sim.truth.read_text().splitlines()]
+    truth = [t for t in truth if t["endpoint"] == "chat"]
+    assert agg["num_completed_requests"] == len(truth) and agg["num_error_requests"] == 0
+    # token counts: genai-bench takes them from the usage chunk, which must be exact
+    bench_in = sorted(r["num_input_tokens"] for r in data["individual_request_metrics"])
+    assert bench_in == sorted(t["input_tokens"] for t in truth)
+    assert all(r["num_output_tokens"] == 100 for r in data["individual_request_metrics"])
+    t_ttft = mean([t["ttft"] for t in truth])
+    t_tpot = mean([t["tpot"] for t in truth])
+    t_e2e = mean([t["e2e"] for t in truth])
+    b = agg["stats"]
+    assert b["tpot"]["mean"] / scale == pytest.approx(t_tpot, rel=0.05)
+    assert b["e2e_latency"]["mean"] / scale == pytest.approx(t_e2e, rel=0.05)
+    assert abs(b["ttft"]["mean"] / scale - t_ttft) <= 0.05 * t_ttft + 0.010
