@@ -53,7 +53,7 @@ def order_waiting(waiting: list[Req], policy: str, tree: RadixCache | None, now:
     elif tree is not None:
         nodes: list[Node] = []
         for r in waiting:
-            r.prefix_len, node = tree.match_prefix(r.fill, now)
+            r.prefix_len, node = tree.match_prefix(r.fill[:-1], now)
             r.last_node = node
             nodes.append(node)
         if active == "lpm":
@@ -130,7 +130,7 @@ class PrefillAdder:
         extend = req.fill_len - req.prefix_len
         limit = self.rem_chunk if self.rem_chunk is not None else extend
         truncated = extend > limit
-        req.extend_len = min(extend, limit)
+        req.extend_len = max(min(extend, limit), 0)
         self.can_run.append(req)
         self._update(0, req.extend_len,
                      0 if truncated else min(req.max_new - req.out, CLIP_MAX_NEW_TOKENS))

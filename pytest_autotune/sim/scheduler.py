@@ -171,9 +171,7 @@ class Scheduler:
         running_bs = len(self.running)
         if running_bs >= cfg.max_running_requests and self.chunked is None:
             return None
-        mixed = 0
-        if cfg.enable_mixed_chunk and self.running:
-            mixed = min(running_bs, cfg.chunked_prefill_size // 2)
+        mixed = running_bs if (cfg.enable_mixed_chunk and self.running) else 0
         order_waiting(self.waiting, cfg.schedule_policy, self.tree, now, self.rng)
         matched = active_policy(cfg.schedule_policy, self.tree is not None,
                                 len(self.waiting)) in ("lpm", "dfs-weight")
@@ -188,7 +186,8 @@ class Scheduler:
                 break
             if self.tree is not None:
                 if not matched:
-                    req.prefix_len, req.last_node = self.tree.match_prefix(req.fill, now)
+                    req.prefix_len, req.last_node = self.tree.match_prefix(
+                        req.fill[:-1], now)
                 self.tree.inc_lock_ref(req.last_node)  # type: ignore[arg-type]
             else:
                 req.prefix_len = 0
@@ -200,7 +199,7 @@ class Scheduler:
                 break
         if adder.new_chunked is not None:
             self.chunked = adder.new_chunked
-        if not adder.can_run:
+        if not adder.can_run or not any(r.extend_len > 0 for r in adder.can_run):
             return None
         admitted = {id(r) for r in adder.can_run}
         self.waiting = [r for r in self.waiting if id(r) not in admitted]
@@ -224,9 +223,7 @@ class Scheduler:
             attn += ext * (req.prefix_len + (ext + 1) / 2)
             tokens += ext
             req.prefix_len += ext
-        mixed_bs = 0
-        if cfg.enable_mixed_chunk and self.running:
-            mixed_bs = min(len(self.running), cfg.chunked_prefill_size // 2)
+        mixed_bs = len(self.running) if (cfg.enable_mixed_chunk and self.running) else 0
         mixed_kv = self.running_kv if mixed_bs else 0
         dur = self.cost.prefill(tokens, attn, new_seqs, mixed_bs, mixed_kv) * self.noise.factor()
         end = now + dur
