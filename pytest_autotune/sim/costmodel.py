@@ -46,10 +46,12 @@ class Calibration:
     cpu_per_seq_s: float = 22e-6
     cpu_per_new_seq_s: float = 60e-6
     compile_fixed_factor: float = 0.8
-    ingress_s: float = 6.0e-3
+    ingress_s: float = 9.0e-3
     ingress_per_token_s: float = 0.5e-6
-    egress_s: float = 1.5e-3
+    egress_s: float = 2.0e-3
     straggler_p: float = 0.0005
+    request_straggler_p: float = 0.01
+    request_straggler_s: tuple[float, float] = (0.05, 0.2)
 
 
 def prefill_mfu(params: float, gpu_name: str) -> float:
@@ -67,13 +69,26 @@ def prefill_mfu(params: float, gpu_name: str) -> float:
 
 
 class Noise:
-    """Seeded multiplicative jitter (mean 1) plus rare stragglers; sigma 0 gives exactly 1."""
+    """Seeded multiplicative jitter (mean 1) plus rare stragglers; sigma 0 gives exactly 1.
 
-    def __init__(self, seed: int, sigma: float, straggler_p: float = 0.0005) -> None:
+    Two kinds of straggler: a slow step (every running request sees it) and a slow request
+    (a host-side hiccup before the scheduler sees it: GC pause, tokenizer contention).
+    """
+
+    def __init__(self, seed: int, sigma: float, straggler_p: float = 0.0005,
+                 request_p: float = 0.01, request_s: tuple[float, float] = (0.05, 0.2)) -> None:
         self.rng = random.Random(seed)
+        self.req_rng = random.Random(seed ^ 0x9E3779B9)
         self.sigma = max(0.0, sigma)
         self.straggler_p = straggler_p if self.sigma > 0 else 0.0
+        self.request_p = request_p if self.sigma > 0 else 0.0
+        self.request_s = request_s
         self.device = self.rng.lognormvariate(0.0, self.sigma / 2) if self.sigma > 0 else 1.0
+
+    def request_delay(self) -> float:
+        if self.request_p <= 0 or self.req_rng.random() >= self.request_p:
+            return 0.0
+        return self.req_rng.uniform(*self.request_s)
 
     def factor(self) -> float:
         if self.sigma <= 0:

@@ -157,10 +157,15 @@ class Engine:
         self.seed = seed
         self.loop = asyncio.get_running_loop()
         self.egress = self.cost.egress()
+        c = self.cost.c
         self.replicas = [
-            Replica(self, i, Scheduler(cfg, self.cost, Noise(seed * 1000 + i, noise), seed + i))
+            Replica(self, i, Scheduler(cfg, self.cost, Noise(
+                seed * 1000 + i, noise, c.straggler_p, c.request_straggler_p,
+                c.request_straggler_s), seed + i))
             for i in range(cfg.dp)
         ]
+        self.front_noise = Noise(seed * 1000 + 999, noise, c.straggler_p,
+                                 c.request_straggler_p, c.request_straggler_s)
         self._rid = itertools.count(1)
         self._rr = itertools.count()
         self.coalesce_box = [0.0]  # seconds between intermediate chunks; shared with sinks
@@ -195,7 +200,8 @@ class Engine:
         rid = next(self._rid)
         stop = max_new if ignore_eos else eos_length(self.seed, rid, max_new)
         req = Req(rid, prompt, max_new, stop, output_text(rid, stop),
-                  now + self.cost.ingress(len(prompt)), ignore_eos, priority)
+                  now + self.cost.ingress(len(prompt)) + self.front_noise.request_delay(),
+                  ignore_eos, priority)
         req.sink = sink
         req.admit_time = -1.0
         req.token_times = None

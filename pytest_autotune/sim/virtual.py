@@ -98,10 +98,15 @@ class VirtualCluster:
                  keep_token_times: bool = False) -> None:
         self.cfg = cfg
         self.cost = CostModel(cfg, calib)
+        c = self.cost.c
         self.schedulers = [
-            Scheduler(cfg, self.cost, Noise(seed * 1000 + i, noise), seed + i)
+            Scheduler(cfg, self.cost, Noise(seed * 1000 + i, noise, c.straggler_p,
+                                            c.request_straggler_p, c.request_straggler_s),
+                      seed + i)
             for i in range(cfg.dp)
         ]
+        self.front_noise = Noise(seed * 1000 + 999, noise, c.straggler_p,
+                                 c.request_straggler_p, c.request_straggler_s)
         self.client_overhead = client_overhead
         self.keep = keep_token_times
         self._rr = itertools.count()
@@ -110,7 +115,8 @@ class VirtualCluster:
 
     def make_req(self, job: Job, send: float) -> Req:
         rid = next(self._rid)
-        arrival = send + self.client_overhead / 2 + self.cost.ingress(len(job.prompt))
+        arrival = (send + self.client_overhead / 2 + self.cost.ingress(len(job.prompt))
+                   + self.front_noise.request_delay())
         req = Req(rid, job.prompt, job.output_len, job.output_len,
                   output_text(rid, job.output_len), arrival, job.ignore_eos)
         req.token_times = [] if self.keep else None
