@@ -45,7 +45,7 @@ class CaseFile(pytest.File):
         nodes: list[pytest.Item | pytest.Collector] = []
         for config in case.configurations:
             nodes.append(ConfigurationNode.from_parent(
-                self, name=f"{case.name}[{config.id}]", case=case, configuration=config,
+                self, name=config.id, case=case, configuration=config,
                 marks=session.item_marks(case, config),
             ))
         return nodes

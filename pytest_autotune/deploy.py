@@ -26,7 +26,14 @@ Sink = Callable[[str], object]
 
 
 class InfeasibleSkip(pytest.skip.Exception):  # type: ignore[misc,name-defined]
-    """A skip that means: this configuration cannot run on this hardware."""
+    """A skip that means: this configuration cannot run on this hardware.
+
+    Reported by pytest as ``Infeasible: <reason>`` (the name users read in skip reasons).
+    """
+
+
+InfeasibleSkip.__module__ = "builtins"
+InfeasibleSkip.__qualname__ = "Infeasible"
 
 
 def config_dirname(config: Configuration) -> str:
@@ -92,14 +99,19 @@ class Deployment:
             timeout=self.settings.bench_timeout or self.case.bench_timeout,
             api_key=self.handle.api_key,
         )
-        outcome = runner.run(request, sink=self.sink)
-        died = not self.handle.alive()
+        handle = self.handle
+
+        def server_gone() -> str | None:
+            return None if handle.alive() else "the server exited during the benchmark"
+
+        outcome = runner.run(request, sink=self.sink, abort=server_gone)
+        died = not handle.alive()
         for p, result in outcome.results.items():
             if died and isinstance(result, BenchError):
                 result = BenchError(
-                    f"the server exited during the benchmark; {result.message}",
+                    result.message,
                     output_tail=result.output_tail + "\n--- server log (last lines) ---\n"
-                    + self.handle.log_tail(),
+                    + handle.log_tail(),
                 )
             self.results[p] = result
             self.seconds[p] = outcome.seconds / len(outcome.results)
@@ -164,7 +176,7 @@ class Deployer:
             except Infeasible as exc:
                 if self.settings.strict:
                     raise
-                raise InfeasibleSkip(f"infeasible: {exc.render()}", pytrace=False) from None
+                raise InfeasibleSkip(exc.render(), pytrace=False) from None
         finally:
             if lease is not None:
                 lease.release()

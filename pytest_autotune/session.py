@@ -166,13 +166,11 @@ class AutotuneSession:
         if info is not None:
             item.extra_keyword_matches.update(aliases(n.name for n in item.listchain()))
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(
-        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        """After deselection: which points each configuration will measure in this process."""
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """After every deselection (-k, --lf, ...): the points each configuration will measure
+        in this process, so one genai-bench run covers them all."""
         self.planned.clear()
-        for item in items:
+        for item in session.items:
             info = item.stash.get(ITEM_KEY, None)
             if info is not None:
                 self.planned.setdefault(info.config.key, []).append(info.point)
@@ -298,7 +296,7 @@ class XdistHooks:
 def _skip_reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2]).removeprefix("Skipped: ")
+        return str(longrepr[2]).removeprefix("Skipped: ").removeprefix("Infeasible: ")
     return _first_lines(str(longrepr))
 
 

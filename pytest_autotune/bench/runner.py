@@ -137,8 +137,18 @@ class BenchOutcome:
     argv: list[str]
 
 
-def run(req: BenchRequest, *, sink: Sink | None = None) -> BenchOutcome:
-    """Run one genai-bench process; every requested point gets Metrics or a BenchError."""
+def run(
+    req: BenchRequest,
+    *,
+    sink: Sink | None = None,
+    abort: Callable[[], str | None] | None = None,
+    poll: float = 1.0,
+) -> BenchOutcome:
+    """Run one genai-bench process; every requested point gets Metrics or a BenchError.
+
+    ``abort`` is polled while it runs: when it returns a reason (the server died), genai-bench is
+    stopped at once instead of firing connection errors until its time cap.
+    """
     executable = genai_bench_executable()
     argv = build_argv(req, executable)
     req.out_dir.mkdir(parents=True, exist_ok=True)
@@ -158,10 +168,21 @@ def run(req: BenchRequest, *, sink: Sink | None = None) -> BenchOutcome:
             start_new_session=True,
         )
         pump = pump_output(proc, [log.write, tail.add] + ([sink] if sink else []))
+        deadline = start + req.effective_timeout
         try:
-            returncode = proc.wait(timeout=req.effective_timeout)
-        except subprocess.TimeoutExpired:
-            failure = f"genai-bench did not finish within {req.effective_timeout:.0f} s"
+            while True:
+                try:
+                    returncode = proc.wait(timeout=poll)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                reason = abort() if abort is not None else None
+                if reason:
+                    failure = f"genai-bench stopped: {reason}"
+                    break
+                if time.monotonic() > deadline:
+                    failure = f"genai-bench did not finish within {req.effective_timeout:.0f} s"
+                    break
         finally:
             if proc.poll() is None:
                 terminate_group(proc, grace=5.0)

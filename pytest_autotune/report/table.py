@@ -57,7 +57,7 @@ def case_rows(case: dict[str, Any]) -> list[tuple[int, list[str]]]:
         ):
             reason = (trial.get("reason") or "").splitlines()[0:1]
             status = trial["status"].upper() + (f": {reason[0]}" if reason else "")
-            rows.append((i, [str(i), config, status, "", "", "", "", "", "", score]))
+            rows.append((i, [str(i), config, status]))
             continue
         for j, point in enumerate(trial["points"]):
             cells = point_row(point)
@@ -69,16 +69,19 @@ def case_rows(case: dict[str, Any]) -> list[tuple[int, list[str]]]:
 def format_table(rows: list[list[str]]) -> list[str]:
     widths = [len(c) for c in COLUMNS]
     for row in rows:
+        if len(row) < len(COLUMNS):
+            row = row[:2]  # a status row: its message may run long without widening the table
         for k, cell in enumerate(row):
-            if k in (2,) and cell.startswith(("INFEASIBLE", "ERROR", "SKIPPED")):
-                continue  # a reason may run long; it does not widen the table
             widths[k] = max(widths[k], len(cell))
     right = {0, 3, 4, 5, 6, 7}
 
     def line(cells: list[str]) -> str:
         out = []
         for k, cell in enumerate(cells):
-            out.append(cell.rjust(widths[k]) if k in right else cell.ljust(widths[k]))
+            if k == len(cells) - 1 and len(cells) < len(COLUMNS):
+                out.append(cell)
+            else:
+                out.append(cell.rjust(widths[k]) if k in right else cell.ljust(widths[k]))
         return "  ".join(out).rstrip()
 
     return [line(list(COLUMNS))] + [line(r) for r in rows]

@@ -21,9 +21,9 @@ def test_help_lists_the_options(pytester: pytest.Pytester) -> None:
 def test_collect_only_lists_configuration_by_point(tuning_dir: pytest.Pytester) -> None:
     result = tuning_dir.runpytest("tuning_cases", "--collect-only", "-q")
     result.stdout.fnmatch_lines([
-        "tuning_cases/chat.yaml::chat[[]mem-fraction-static=0.8-schedule-policy=fcfs[]]"
+        "tuning_cases/chat.yaml::mem-fraction-static=0.8-schedule-policy=fcfs"
         "::D(100,100)-c1",
-        "tuning_cases/chat.yaml::chat[[]mem-fraction-static=0.9-schedule-policy=lpm[]]"
+        "tuning_cases/chat.yaml::mem-fraction-static=0.9-schedule-policy=lpm"
         "::D(1000,200)-c16",
         "16 tests collected*",
     ])
@@ -162,7 +162,7 @@ def test_seed_task_json_is_collected(pytester: pytest.Pytester) -> None:
     shutil.copy(src, pytester.path / "legacy.json")
     result = pytester.runpytest("legacy.json", "--collect-only", "-q")
     result.stdout.fnmatch_lines([
-        "legacy.json::legacy-choice-tune[[]tp-size=1-mem-fraction-static=0.75-"
-        "schedule-policy=lpm[]]::D(100,100)-c2",
+        "legacy.json::tp-size=1-mem-fraction-static=0.75-"
+        "schedule-policy=lpm::D(100,100)-c2",
         "2 tests collected*",
     ])

@@ -1,0 +1,41 @@
+"""End-to-end: the real plugin, real genai-bench, the simulator as a real server process."""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+SMALL = """\
+model: {path: meta-llama/Llama-3.1-8B-Instruct}
+workload:
+  scenarios: ["D(50,20)"]
+  concurrency: [1, 4]
+  max_requests: 8
+sim: {gpu: h100, startup_scale: 0.02, noise: 0.0}
+"""
+
+
+def sim_processes(under: str) -> list[str]:
+    """Simulator processes whose files live under ``under`` (this test's project)."""
+    out = subprocess.run(["pgrep", "-af", "pytest_autotune.sim"], capture_output=True,  # noqa: S607
+                         text=True, check=False, timeout=10)
+    return [line for line in out.stdout.splitlines() if under in line]
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Iterator[pytest.Pytester]:
+    """A scratch project; asserts that no simulator process outlives the test."""
+    pytester.makeini(textwrap.dedent("""\
+        [pytest]
+        autotune_lock_dir = locks
+    """))
+    yield pytester
+    leaked = sim_processes(str(pytester.path))
+    assert not leaked, f"simulator processes left behind: {leaked}"
+
+
+def case(name: str, body: str) -> str:
+    return f"name: {name}\n{SMALL}{textwrap.dedent(body)}"
