@@ -172,7 +172,10 @@ class App:
                              "token_capacity": cfg.max_total_num_tokens,
                              "graph": round(cfg.graph_bytes / gib, 2)}}
             for r in self.engine.replicas]
-        info["sim"] = self.sim_info
+        eng = self.engine
+        info["sim"] = {**self.sim_info, "engine": {
+            "max_lag_s": round(eng.max_lag, 6), "resyncs": eng.resyncs,
+            "coalesce_s": eng.coalesce_box[0]}}
         return info
 
     # -- generation -----------------------------------------------------------------------

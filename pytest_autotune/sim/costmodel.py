@@ -23,6 +23,7 @@ from .config import ResolvedConfig
 
 __all__ = ["Calibration", "CostModel", "Noise"]
 
+DEFAULT_SIGMA = 0.03
 EAGER_PER_LAYER_S = {"triton": 69e-6, "flashinfer": 28e-6, "fa3": 35e-6, "torch_native": 90e-6}
 
 
@@ -72,7 +73,8 @@ class Noise:
     """Seeded multiplicative jitter (mean 1) plus rare stragglers; sigma 0 gives exactly 1.
 
     Two kinds of straggler: a slow step (every running request sees it) and a slow request
-    (a host-side hiccup before the scheduler sees it: GC pause, tokenizer contention).
+    (a host-side hiccup before the scheduler sees it: GC pause, tokenizer contention). Their
+    probabilities are given for the default sigma (0.03) and scale with sigma.
     """
 
     def __init__(self, seed: int, sigma: float, straggler_p: float = 0.0005,
@@ -80,8 +82,9 @@ class Noise:
         self.rng = random.Random(seed)
         self.req_rng = random.Random(seed ^ 0x9E3779B9)
         self.sigma = max(0.0, sigma)
-        self.straggler_p = straggler_p if self.sigma > 0 else 0.0
-        self.request_p = request_p if self.sigma > 0 else 0.0
+        scale = self.sigma / DEFAULT_SIGMA
+        self.straggler_p = straggler_p * scale
+        self.request_p = request_p * scale
         self.request_s = request_s
         self.device = self.rng.lognormvariate(0.0, self.sigma / 2) if self.sigma > 0 else 1.0
 
