@@ -37,7 +37,8 @@ class Sim:
                 headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
-            data = json.dumps(body).encode() if body is not None else None
+            data = body if isinstance(body, bytes) else (
+                json.dumps(body).encode() if body is not None else None)
             hdrs = {"content-type": "application/json", **(headers or {})}
             conn.request(method, path, body=data, headers=hdrs)
             resp = conn.getresponse()

@@ -202,3 +202,62 @@ def test_truth_log(sim: Any) -> None:
     assert r["ttft"] == pytest.approx(r["first_token"] - r["arrival"], abs=1e-5)
     for key in ("queue_time", "cached_tokens", "prefix_hit", "first_token_sent"):
         assert key in r
+
+
+def test_client_disconnect_aborts_the_request(sim_factory: Any) -> None:
+    import socket
+    sim = sim_factory("--sim-noise", "0", "--enable-metrics")
+    body = json.dumps({**CHAT, "max_tokens": 5000}).encode()
+    with socket.create_connection(("127.0.0.1", sim.port)) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                  + str(len(body)).encode() + b"\r\n\r\n" + body)
+        got = b""
+        while b"data: " not in got:
+            got += s.recv(65536)
+    deadline = time.monotonic() + 5
+    load: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        load = json.loads(sim.request("GET", "/get_load")[1])
+        if load[0]["num_reqs"] == 0:
+            break
+        time.sleep(0.05)
+    assert load[0]["num_reqs"] == 0 and load[0]["num_waiting_reqs"] == 0
+    assert "sglang:num_aborted_requests_total" in sim.request("GET", "/metrics")[1].decode()
+    assert not sim.truth.exists() or all(
+        json.loads(line)["output_tokens"] != 5000 for line in sim.truth.read_text().splitlines())
+
+
+def test_request_validation_and_queue_limit(sim_factory: Any) -> None:
+    sim = sim_factory("--sim-noise", "0", "--context-length", "1000", "--max-queued-requests",
+                      "0")
+    status, body = sim.request("POST", "/v1/completions", {"prompt": "x" * 2000,
+                                                           "max_tokens": 5})
+    assert status == 400 and b"longer than the model's context length" in body
+    status, body = sim.request("POST", "/v1/completions", {"prompt": "x" * 100,
+                                                           "max_tokens": 950})
+    assert status == 400 and b"maximum context length" in body
+    status, body = sim.request("POST", "/v1/completions", {"prompt": "x", "max_tokens": 5})
+    assert status == 503 and b"The request queue is full." in body
+    assert sim.request("POST", "/v1/completions", b"not json")[0] == 400
+
+
+def test_native_generate_endpoint(sim: Any) -> None:
+    status, body = sim.request("POST", "/generate", {"text": "hello", "sampling_params": {
+        "max_new_tokens": 6, "ignore_eos": True}})
+    data = json.loads(body)
+    assert status == 200 and len(data["text"]) == 6
+    assert data["meta_info"]["completion_tokens"] == 6
+    events, _ = stream(sim.port, "/generate", {"text": "hello", "stream": True,
+                                               "sampling_params": {"max_new_tokens": 4,
+                                                                   "ignore_eos": True}})
+    assert events[-1][1] == "[DONE]" and len(events[-2][1]["text"]) == 4
+
+
+def test_without_ignore_eos_requests_may_stop_early(sim: Any) -> None:
+    lengths = []
+    for _ in range(12):
+        data = json.loads(sim.request("POST", "/v1/completions",
+                                      {"prompt": "p", "max_tokens": 600})[1])
+        lengths.append(data["usage"]["completion_tokens"])
+        assert (data["choices"][0]["finish_reason"] == "length") == (lengths[-1] == 600)
+    assert min(lengths) < 600
