@@ -5,25 +5,40 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 LineSink = Callable[[str], object]
 
 
+_STAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d[^ ]*")
+
+
 class Tail:
-    """The last ``n`` lines written to it (thread-safe enough for one writer)."""
+    """The last ``n`` distinct lines written to it; a run of lines that differ only by their
+    timestamp (genai-bench logs one warning per failed request) is kept once with a count."""
 
     def __init__(self, n: int = 60) -> None:
-        self._lines: collections.deque[str] = collections.deque(maxlen=n)
+        self._lines: collections.deque[list[Any]] = collections.deque(maxlen=n)
 
     def add(self, line: str) -> None:
-        self._lines.append(line)
+        key = _STAMP.sub("", line)
+        if self._lines and self._lines[-1][0] == key:
+            self._lines[-1][2] += 1
+            return
+        self._lines.append([key, line, 1])
 
     def text(self) -> str:
-        return "".join(self._lines)
+        out = []
+        for _, line, count in self._lines:
+            if count > 1:
+                line = line.rstrip("\n") + f"   [repeated {count} times]\n"
+            out.append(line)
+        return "".join(out)
 
 
 def pump_output(proc: subprocess.Popen[bytes], sinks: Sequence[LineSink]) -> threading.Thread:

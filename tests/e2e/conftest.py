@@ -20,7 +20,7 @@ sim: {gpu: h100, startup_scale: 0.02, noise: 0.0}
 
 def sim_processes(under: str) -> list[str]:
     """Simulator processes whose files live under ``under`` (this test's project)."""
-    out = subprocess.run(["pgrep", "-af", "pytest_autotune.sim"], capture_output=True,  # noqa: S607
+    out = subprocess.run(["pgrep", "-af", "pytest_autotune.sim"], capture_output=True,
                          text=True, check=False, timeout=10)
     return [line for line in out.stdout.splitlines() if under in line]
 

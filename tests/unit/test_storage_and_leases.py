@@ -65,3 +65,14 @@ def test_pool_prefers_the_gpus_with_most_free_memory(tmp_path: Path) -> None:
     lease = pool.lease(2, timeout=1)
     assert lease.ids == ("1", "2")
     lease.release()
+
+
+def test_tail_folds_lines_that_differ_only_by_timestamp() -> None:
+    from pytest_autotune.procs import Tail
+
+    tail = Tail(3)
+    for second in range(5):
+        tail.add(f"WARNING 2026-11-22 07:17:1{second}.123 - error 503 refused\n")
+    tail.add("ValueError: boom\n")
+    assert tail.text() == ("WARNING 2026-11-22 07:17:10.123 - error 503 refused   "
+                           "[repeated 5 times]\nValueError: boom\n")
