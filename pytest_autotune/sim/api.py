@@ -43,6 +43,7 @@ class App:
         self.server_args = server_args
         self.sim_info = sim_info
         self.state = "starting"
+        self.log_requests = False
         self.metrics = Metrics(cfg.served_model_name)
         self.truth = open(truth_path, "a", encoding="utf-8", buffering=1) if truth_path else None
         self.loop_t0 = engine.loop.time()
@@ -249,6 +250,10 @@ class App:
         request = self.engine.submit(prompt, max(max_new, 1), ignore_eos, sink,
                                      priority if isinstance(priority, int) else 0)
         resp.on_close = lambda: self._aborted(request)
+        if self.log_requests:
+            self.log.info(f"Receive: obj=GenerateReqInput(rid='{rid}', input_tokens={n_in}, "
+                          f"sampling_params={{'max_new_tokens': {max_new}, 'ignore_eos': "
+                          f"{ignore_eos}}}, stream={stream})")
 
     def _aborted(self, request: Req) -> None:
         self.metrics.aborted += 1
@@ -262,6 +267,11 @@ class App:
         e2e = sink.last_due - sink.http_time
         queue = (req.admit_time - req.arrival) if req.admit_time >= 0 else 0.0
         self.metrics.finish(len(req.prompt), req.out, max(req.cached_tokens, 0), ttft, e2e, queue)
+        if self.log_requests:
+            self.log.info(f"Finish: obj=GenerateReqInput(rid='{sink.id}'), out={{'meta_info': "
+                          f"{{'prompt_tokens': {len(req.prompt)}, 'completion_tokens': {req.out}"
+                          f", 'cached_tokens': {max(req.cached_tokens, 0)}, 'e2e_latency': "
+                          f"{e2e:.4f}}}}}")
         if self.truth is None:
             return
         rec = {

@@ -66,6 +66,7 @@ class Server:
         self.app = App(cfg, self.engine, log, args.api_key, args.enable_metrics,
                        args.enable_cache_report, _server_args(args, cfg), args.sim_truth_log,
                        sim_info)
+        self.app.log_requests = bool(args.log_requests)
         self.engine.prefill_logger = self._log_prefill
         self.engine.decode_logger = self._log_decode
 

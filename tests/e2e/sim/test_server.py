@@ -261,3 +261,22 @@ def test_without_ignore_eos_requests_may_stop_early(sim: Any) -> None:
         lengths.append(data["usage"]["completion_tokens"])
         assert (data["choices"][0]["finish_reason"] == "length") == (lengths[-1] == 600)
     assert min(lengths) < 600
+
+
+def test_log_requests(sim_factory: Any) -> None:
+    first = sim_factory("--sim-noise", "0", "--log-requests")
+    first.request("POST", "/v1/completions", {"prompt": "abc", "max_tokens": 3})
+    time.sleep(0.1)
+    assert "Receive: obj=GenerateReqInput(" in first.logs()
+    assert "Finish: obj=GenerateReqInput(" in first.logs()
+
+
+def test_second_server_on_a_bound_port_exits_1(sim_factory: Any) -> None:
+    import subprocess
+    import sys
+    first = sim_factory("--sim-noise", "0")
+    res = subprocess.run([sys.executable, "-m", "pytest_autotune.sim", "--model-path",  # noqa: S603
+                          "llama-3.1-8b", "--port", str(first.port), "--sim-startup-scale", "0"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode == 1
+    assert "error while attempting to bind on address" in res.stderr
