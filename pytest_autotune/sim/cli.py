@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--disable-cuda-graph-padding", action="store_true")
     k.add_argument("--enable-torch-compile", action="store_true")
     k.add_argument("--torch-compile-max-bs", type=int, default=32)
-    k.add_argument("--speculative-algorithm", type=str, default=None)
+    k.add_argument("--speculative-algorithm", type=str, default=None,
+                   choices=("EAGLE", "EAGLE3", "NEXTN", "STANDALONE", "NGRAM"))
 
     lg = p.add_argument_group("logging and metrics")
     lg.add_argument("--log-level", type=str, default="info")

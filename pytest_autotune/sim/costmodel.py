@@ -153,13 +153,16 @@ class CostModel:
     def _combine(self, gpu: float, cpu: float) -> float:
         return max(gpu, cpu) if self.cfg.overlap_schedule else gpu + cpu
 
-    def decode(self, bs: int, kv_tokens: int) -> float:
-        """One decode step for ``bs`` sequences holding ``kv_tokens`` tokens of context."""
+    def decode(self, bs: int, kv_tokens: int, tokens_per_seq: int = 1) -> float:
+        """One decode step for ``bs`` sequences holding ``kv_tokens`` tokens of context.
+
+        ``tokens_per_seq`` > 1 is a speculative verify pass (the draft tokens of each sequence).
+        """
         graph = self.uses_graph(bs)
-        pb = self.padded(bs) if graph else bs
+        pb = (self.padded(bs) if graph else bs) * tokens_per_seq
         t_mem = self.w_read / (self.bw * self.c.bw_eff) + kv_tokens * self.kv_cell / (
             self.bw * self.c.kv_bw_eff)
-        t_comp = (2.0 * self.p_mm * pb / self.tp + self.attn_coef * kv_tokens) / (
+        t_comp = (2.0 * self.p_mm * pb / self.tp + self.attn_coef * kv_tokens * tokens_per_seq) / (
             self.flops * self.c.decode_flops_eff)
         fixed = self.fixed
         if graph and self.cfg.enable_torch_compile and bs <= self.cfg.torch_compile_max_bs:
@@ -170,6 +173,14 @@ class CostModel:
         gpu = max(gpu, self.weight_floor)
         cpu = self.c.cpu_step_s + self.cpu_per_seq * bs
         return self._combine(gpu, cpu)
+
+    def speculative(self, bs: int, kv_tokens: int) -> float:
+        """A speculative step: ``spec_steps`` draft passes of a one-layer head, then one verify."""
+        cfg = self.cfg
+        lm_head = self.cfg.model.embedding_params * cfg.weight_dtype_bytes / self.tp
+        draft = (self.c.fixed_s + self.c.fixed_per_layer_s
+                 + lm_head / (self.bw * self.c.bw_eff) + self.c.gpu_per_seq_s * bs)
+        return cfg.spec_steps * draft + self.decode(bs, kv_tokens, cfg.spec_draft_tokens)
 
     def prefill(self, tokens: int, attn_work: float, new_seqs: int,
                 decode_bs: int = 0, decode_kv: int = 0) -> float:

@@ -17,7 +17,8 @@ class Req:
     __slots__ = (
         "admit_time", "arrival", "cached_tokens", "dp_rank", "extend_len", "finish_time",
         "first_token_time", "ignore_eos", "last_node", "max_new", "out", "output", "prefix_len",
-        "priority", "private", "prompt", "retractions", "rid", "sink", "stop_at", "token_times",
+        "priority", "private", "prompt", "retractions", "rid", "sink", "spec_credit", "stop_at",
+        "token_times",
     )
 
     def __init__(self, rid: int, prompt: bytes, max_new: int, stop_at: int, output: bytes,
@@ -37,6 +38,7 @@ class Req:
         self.last_node: Node | None = None
         self.private = 0  # KV tokens held outside the radix tree
         self.retractions = 0
+        self.spec_credit = 0.0
         self.admit_time = -1.0
         self.first_token_time = -1.0
         self.finish_time = -1.0

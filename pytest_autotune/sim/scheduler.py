@@ -253,18 +253,24 @@ class Scheduler:
 
     # -- decode ---------------------------------------------------------------------------
     def _decode_tokens(self, batch: list[Req], end: float, emitted: list[Req],
-                       finished: list[Req]) -> None:
-        bs = len(batch)
-        self._alloc(bs)
-        self.running_kv += bs
-        self.stats.generation_tokens += bs
+                       finished: list[Req], accept: float = 1.0) -> None:
         done: list[Req] = []
+        total = 0
         for req in batch:
-            req.private += 1
-            req.out += 1
+            n = 1
+            if accept > 1.0:  # speculative: whole accepted tokens, the remainder carried over
+                req.spec_credit += accept
+                n = max(1, min(int(req.spec_credit), req.stop_at - req.out))
+                req.spec_credit -= n
+            req.private += n
+            req.out += n
+            total += n
             emitted.append(req)
             if req.out >= req.stop_at:
                 done.append(req)
+        self._alloc(total)
+        self.running_kv += total
+        self.stats.generation_tokens += total
         for req in done:
             self.running.remove(req)
             self.running_kv -= req.kv_len
@@ -278,11 +284,13 @@ class Scheduler:
         bs = len(self.running)
         graph = self.cost.uses_graph(bs)
         kv = self.running_kv + bs
-        dur = self.cost.decode(bs, kv) * self.noise.factor()
+        spec = self.cfg.spec_accept > 1.0
+        dur = (self.cost.speculative(bs, kv) if spec else self.cost.decode(bs, kv))
+        dur *= self.noise.factor()
         end = now + dur
         emitted: list[Req] = []
         finished: list[Req] = []
-        self._decode_tokens(list(self.running), end, emitted, finished)
+        self._decode_tokens(list(self.running), end, emitted, finished, self.cfg.spec_accept)
         self.decode_streak += 1
         self.stats.decode_steps += 1
         self.stats.busy_time += dur
@@ -290,7 +298,7 @@ class Scheduler:
                           retracted=retracted)
 
     def _check_decode_mem(self, now: float) -> int:
-        bs = len(self.running)
+        bs = len(self.running) * max(1, round(self.cfg.spec_accept + 0.5))
         if self.available() + self.evictable() >= bs:
             self.new_token_ratio = max(self.new_token_ratio - self.ratio_decay, self.min_ratio)
             return 0

@@ -11,7 +11,7 @@ from pytest_autotune.sim.costmodel import CostModel
 from pytest_autotune.sim.request import Req
 from pytest_autotune.sim.scheduler import Scheduler
 from pytest_autotune.sim.tokens import output_text
-from pytest_autotune.sim.virtual import Job, VirtualCluster, random_jobs, run_closed
+from pytest_autotune.sim.virtual import Job, Record, VirtualCluster, random_jobs, run_closed
 
 
 def cfg(*flags: str, model: str = "llama-3.1-8b") -> ResolvedConfig:
@@ -183,3 +183,18 @@ def test_poisson_and_closed_loop_records_are_consistent() -> None:
         assert r.first_token == pytest.approx(r.token_times[0])
         assert r.end == pytest.approx(r.token_times[-1])
         assert r.start < r.arrival < r.first_token < r.end
+
+
+def test_speculative_decoding_is_modelled_crudely() -> None:
+    base = cfg()
+    eagle = cfg("--speculative-algorithm", "EAGLE")
+    assert eagle.max_running_requests == 48 and not eagle.overlap_schedule
+    assert 2.0 < eagle.spec_accept < 3.5 and eagle.spec_draft_tokens == 4
+    jobs = random_jobs(8, 500, 300, seed=1)
+    plain = run_closed(base, jobs, 1).records
+    spec = run_closed(eagle, jobs, 1).records
+    assert all(r.output_tokens == 300 for r in spec)  # exact counts despite multi-token steps
+    def mean_tpot(records: list[Record]) -> float:
+        return sum(r.tpot or 0.0 for r in records) / len(records)
+
+    assert mean_tpot(spec) < 0.6 * mean_tpot(plain)
