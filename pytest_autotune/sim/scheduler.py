@@ -29,6 +29,7 @@ INIT_NEW_TOKEN_RATIO = 0.7
 MIN_NEW_TOKEN_RATIO_FACTOR = 0.14
 NEW_TOKEN_RATIO_DECAY_STEPS = 600
 RETRACT_DECODE_STEPS = 20
+EVICT_BATCH_DIVISOR = 100
 
 
 @dataclass(slots=True)
@@ -96,7 +97,9 @@ class Scheduler:
     def _alloc(self, n: int) -> None:
         short = n - self.available()
         if short > 0 and self.tree is not None:
-            self.tree.evict(short)
+            # Evict a little more than needed: one LRU scan then serves many steps (SGLang
+            # evicts exactly, but scanning the tree every decode step is too slow in Python).
+            self.tree.evict(max(short, self.pool // EVICT_BATCH_DIVISOR))
         self.private_used += n
 
     def _cache_unfinished(self, req: Req, now: float) -> None:
