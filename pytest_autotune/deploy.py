@@ -144,7 +144,18 @@ class Deployer:
         return spec
 
     def artifacts(self, case: Case, config: Configuration) -> Path:
-        return self.settings.results_dir / "runs" / self.run_id / case.name / config_dirname(config)
+        """A new directory for this deployment (a configuration deployed twice — on two xdist
+        workers, or again after a crash — never shares one)."""
+        base = self.settings.results_dir / "runs" / self.run_id / case.name / config_dirname(config)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, 1000):
+            path = base if attempt == 1 else base.with_name(f"{base.name}.{attempt}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            return path
+        raise OSError(f"cannot create a results directory next to {base}")
 
     @contextmanager
     def open(

@@ -23,7 +23,7 @@ from .fixtures import (
     autotune_session,
     autotune_slo,
 )
-from .session import SESSION_KEY, AutotuneSession, XdistHooks, get_session
+from .session import SESSION_KEY, AutotuneSession, get_session
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -43,6 +43,17 @@ MARKER_HELP = (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     _settings.addoptions(parser)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> Any:
+    """With ``-n`` and no ``--dist`` mode chosen, schedule whole configurations per worker."""
+    if getattr(config.option, "dist", None) == "no" and not getattr(config.option, "distload",
+                                                                    False):
+        from .xdist_support import AUTO_DIST
+
+        config.stash[AUTO_DIST] = True
+    return (yield)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -65,6 +76,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(scoring, "autotune-scoring")
     config.pluginmanager.register(build, "autotune-report")
     if config.pluginmanager.hasplugin("xdist"):
+        from .xdist_support import XdistHooks
+
         config.pluginmanager.register(XdistHooks(session), "autotune-xdist")
 
 

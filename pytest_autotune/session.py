@@ -76,6 +76,7 @@ class AutotuneSession:
         self.best: dict[str, Trial | None] = {}
         self.report: dict[str, Any] | None = None
         self.written: list[Path] = []
+        self.swept_at_end: list[str] = []
         self.failures: list[str] = []
 
     # -- resources ------------------------------------------------------------------------------
@@ -143,7 +144,7 @@ class AutotuneSession:
         )
 
     def item_marks(self, case: Case, config: Configuration) -> list[pytest.MarkDecorator]:
-        marks = [pytest.mark.xdist_group(name=config.key)]
+        marks: list[pytest.MarkDecorator] = []
         reason = self.prelaunch_reason(case, config)
         if reason:
             marks.append(pytest.mark.skip(reason=f"infeasible before launch: {reason}"))
@@ -274,23 +275,20 @@ class AutotuneSession:
 
         finish(self, session)
 
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """On the controller of an xdist run: servers of workers that crashed (their process
+        groups outlive them) are swept once the run is over."""
+        if self.is_worker or self.settings.mode == "endpoint" or self.records == []:
+            return
+        if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "tx", None):
+            self.swept_at_end = self.backend.sweep()
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or self.report is None:
             return
         from .report.table import render_summary
 
         render_summary(terminalreporter, self)
-
-
-class XdistHooks:
-    """Registered only when pytest-xdist is active."""
-
-    def __init__(self, session: AutotuneSession) -> None:
-        self.session = session
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["autotune_run_id"] = self.session.run_id
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -30,7 +30,7 @@ def point_row(point: dict[str, Any]) -> list[str]:
     failed = [v["slo"] for v in point.get("verdicts", []) if not v.get("ok")]
     if m is None:
         outcome = point.get("outcome", "error")
-        return [point["id"], "-", "-", "-", "-", "-", outcome.upper(), ""]
+        return [point["id"], "-", "-", "-", "-", "-", outcome.upper()]
     slo = "pass" if not failed else ("FAIL " if point["outcome"] == "failed" else "miss ") + \
         ", ".join(failed)
     if not point.get("verdicts"):
