@@ -198,3 +198,21 @@ def test_speculative_decoding_is_modelled_crudely() -> None:
         return sum(r.tpot or 0.0 for r in records) / len(records)
 
     assert mean_tpot(spec) < 0.6 * mean_tpot(plain)
+
+
+def test_kv_pool_is_never_overcommitted() -> None:
+    for flags in ((), ("--disable-radix-cache",), ("--enable-mixed-chunk",)):
+        s = Scheduler(cfg("--max-total-tokens", "8000", *flags))
+        for i, job in enumerate(random_jobs(40, 700, 900, seed=4)):
+            s.add(req(i, job.prompt, job.output_len))
+        t = 0.0
+        peak = 0
+        while s.has_work():
+            res = s.step(t)
+            assert res is not None
+            t = res.end
+            used = s.pool - s.available()
+            peak = max(peak, used)
+            assert used <= s.pool
+        assert s.stats.finished == 40 and peak > 0.9 * s.pool
+        assert_clean(s)
