@@ -79,6 +79,25 @@ def pytest_configure(config: pytest.Config) -> None:
         from .xdist_support import XdistHooks
 
         config.pluginmanager.register(XdistHooks(session), "autotune-xdist")
+        warn_about_dist_mode(config)
+
+
+def warn_about_dist_mode(config: pytest.Config) -> None:
+    from .errors import AutotuneWarning
+    from .xdist_support import AUTO_DIST
+
+    dist = getattr(config.option, "dist", "no")
+    if dist not in ("no", "each") and not config.stash.get(AUTO_DIST, False) and not hasattr(
+        config, "workerinput"
+    ):
+        config.issue_config_time_warning(
+            AutotuneWarning(
+                f"--dist {dist}: the items of one configuration may run on several workers, each "
+                "deploying its own server; leave --dist unset to schedule whole configurations "
+                "per worker"
+            ),
+            stacklevel=2,
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -8,13 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-SMALL = """\
+BASE = """\
 model: {path: meta-llama/Llama-3.1-8B-Instruct}
+sim: {gpu: h100, startup_scale: 0.02, noise: 0.0}
+"""
+WORKLOAD = """\
 workload:
   scenarios: ["D(50,20)"]
   concurrency: [1, 4]
   max_requests: 8
-sim: {gpu: h100, startup_scale: 0.02, noise: 0.0}
 """
 
 
@@ -38,4 +40,7 @@ def project(pytester: pytest.Pytester) -> Iterator[pytest.Pytester]:
 
 
 def case(name: str, body: str) -> str:
-    return f"name: {name}\n{SMALL}{textwrap.dedent(body)}"
+    """A small 8B-on-H100 case; ``body`` adds keys (and may replace the workload)."""
+    body = textwrap.dedent(body)
+    workload = "" if body.startswith("workload:") or "\nworkload:" in body else WORKLOAD
+    return f"name: {name}\n{BASE}{workload}{body}"

@@ -40,9 +40,11 @@ def test_server_killed_mid_benchmark_errors_and_the_run_goes_on(
 ) -> None:
     project.makeconftest(KILLER)
     project.makefile(".yaml", die=case("die", """\
+        workload: {scenarios: ["D(50,20)"], concurrency: [1, 4], max_requests: 400,
+                   max_time: 1m}
         parameters: {mem-fraction-static: [0.8, 0.85]}
         slo: ["error_rate <= 1%"]
-    """).replace("max_requests: 8", "max_requests: 400\n  max_time: 1m"))
+    """))
     result = project.runpytest_subprocess("die.yaml", "-p", "no:cacheprovider",
                                           "-k", "not (mem-fraction-static=0.85 and c4)")
     # configuration 0.8: both points error; configuration 0.85: c1 runs

@@ -166,3 +166,12 @@ def test_seed_task_json_is_collected(pytester: pytest.Pytester) -> None:
         "schedule-policy=lpm::D(100,100)-c2",
         "2 tests collected*",
     ])
+
+
+def test_explicit_dist_mode_warns_that_configurations_may_split(
+    tuning_dir: pytest.Pytester,
+) -> None:
+    result = tuning_dir.runpytest("tuning_cases", "--collect-only", "-q", "-n", "2",
+                                  "--dist", "load")
+    result.stdout.fnmatch_lines(["*AutotuneWarning: --dist load: the items of one configuration"
+                                 " may run on several workers*"])
