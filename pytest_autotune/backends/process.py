@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import DeployError
 from ..leases import lease_port
 from ..procs import group_alive, kill_group, pid_alive, pump_output, terminate_group
 from .base import DeployContext, ServerHandle, ServerSpec
+from .secrets import SECRET_CONFIG_NAME, Redactor, secret_config
 from .wait import wait_ready
 
 HOST = "127.0.0.1"
@@ -43,6 +47,12 @@ class ProcessBackend:
     def display_command(self, spec: ServerSpec) -> list[str]:
         return spec.argv(host="0.0.0.0", port=30000)
 
+    def server_secret(self, spec: ServerSpec) -> str | None:
+        """The server's API key, or None. It reaches the server in a private ``--config`` file
+        (never on the command line), is redacted from the log and is given to health checks and
+        genai-bench through the handle."""
+        return None
+
     # -- lifecycle ----------------------------------------------------------------------------
     @contextmanager
     def deploy(self, spec: ServerSpec, ctx: DeployContext) -> Iterator[ServerHandle]:
@@ -55,7 +65,20 @@ class ProcessBackend:
         proc: subprocess.Popen[bytes] | None = None
         pidfile: Path | None = None
         pump = None
+        secret_dir: Path | None = None
         try:
+            secret = self.server_secret(spec)
+            redact = Redactor([secret] if secret else [])
+            if secret:
+                if "--config" in argv:
+                    raise DeployError("the server API key is passed in a --config file; the "
+                                      "case's extra_args cannot use --config as well")
+                secret_dir = Path(tempfile.mkdtemp(prefix="autotune-secret-"))
+                config = secret_dir / SECRET_CONFIG_NAME
+                fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(secret_config(secret))
+                argv = [*argv, "--config", str(config)]
             proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -66,12 +89,13 @@ class ProcessBackend:
             )
             pidfile = self._record(proc.pid, ctx, spec)
             def to_log(line: str) -> None:
-                log.write(line)
+                log.write(redact(line))
                 log.flush()
 
             sinks: list[Callable[[str], object]] = [to_log]
-            if ctx.sink is not None:
-                sinks.append(ctx.sink)
+            user_sink = ctx.sink
+            if user_sink is not None:
+                sinks.append(lambda line: user_sink(redact(line)))
             pump = pump_output(proc, sinks)
             url = f"http://{HOST}:{port.port}"
             live = proc
@@ -86,8 +110,12 @@ class ProcessBackend:
                 alive=lambda: live.poll() is None,
                 log_tail=tail,
                 log_path=str(log_path),
+                api_key=secret,
                 what=self.name + " server",
             )
+            info = redact.scrub(info)
+            if secret_dir is not None:  # read once at start-up: remove it now
+                shutil.rmtree(secret_dir, ignore_errors=True)
             yield ServerHandle(
                 url=url,
                 spec=spec,
@@ -97,6 +125,7 @@ class ProcessBackend:
                 deploy_seconds=time.monotonic() - started,
                 gpu_ids=ctx.gpu_ids,
                 alive=lambda: live.poll() is None,
+                api_key=secret,
             )
         finally:
             if proc is not None:
@@ -107,6 +136,8 @@ class ProcessBackend:
             port.release()
             if pidfile is not None:
                 pidfile.unlink(missing_ok=True)
+            if secret_dir is not None:
+                shutil.rmtree(secret_dir, ignore_errors=True)
 
     # -- leftovers ------------------------------------------------------------------------------
     @property
