@@ -8,6 +8,7 @@ name where the bad value came from.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,20 @@ def _scale(value: str) -> float:
     if not 0 < number <= 10:
         raise ValueError(f"expected a factor in (0, 10], got {value!r}")
     return number
+
+
+def _size(value: str) -> str:
+    text = value.strip().lower()
+    if not re.match(r"^\d+(\.\d+)?[bkmg]?$", text):
+        raise ValueError(f"expected a size such as 32g or 512m, got {value!r}")
+    return text
+
+
+def _ulimits(value: str) -> str:
+    from .backends.container import parse_ulimits
+
+    parse_ulimits(value)
+    return value.strip()
 
 
 def _gpus(value: str) -> str:
@@ -123,6 +138,19 @@ OPTIONS: tuple[Option[Any], ...] = (
     Option("sim-startup-scale", "scale the simulator's model-load and CUDA-graph capture times; "
                                 "overrides the case (default: the case's)", _scale, None,
            metavar="FACTOR"),
+    Option("image", "container image for every case in docker mode, overriding the cases' image "
+                    "(default: the case's image, else lmsysorg/sglang:v0.5.5.post3-cu129-amd64)",
+           str, None, metavar="IMAGE"),
+    Option("no-pull", "docker mode: never pull images; a missing image is an error (default: pull "
+                      "images that are not present)", _bool, False, flag=True),
+    Option("docker-shm-size", "docker mode: shared memory of each container (default: 32g)", _size,
+           "32g", metavar="SIZE"),
+    Option("docker-ulimits", "docker mode: ulimits of each container, name=soft[:hard] comma "
+                             "separated, or 'none' (default: memlock=-1,stack=67108864)",
+           _ulimits, "memlock=-1,stack=67108864", metavar="LIST"),
+    Option("hf-cache", "docker mode: host directory mounted as the containers' Hugging Face cache, "
+                       "or 'none' (default: $HF_HOME, else ~/.cache/huggingface)", str, None,
+           metavar="DIR"),
     Option("lock-dir", "directory for GPU and port leases shared by every pytest process on this "
                        "machine (default: <tmp>/pytest-autotune-<uid>)", str, None, metavar="DIR"),
 )
@@ -168,6 +196,11 @@ class Settings:
     sim_gpus: int
     sim_startup_scale: float | None
     lock_dir: Path
+    image: str | None = None
+    no_pull: bool = False
+    docker_shm_size: str = "32g"
+    docker_ulimits: str = "memlock=-1,stack=67108864"
+    hf_cache: str | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -197,6 +230,11 @@ class Settings:
             sim_startup_scale=values["autotune_sim_startup_scale"],
             lock_dir=Path(lock).expanduser() if lock
             else Path(tempfile.gettempdir()) / f"pytest-autotune-{os.getuid()}",
+            image=values["autotune_image"],
+            no_pull=values["autotune_no_pull"],
+            docker_shm_size=values["autotune_docker_shm_size"],
+            docker_ulimits=values["autotune_docker_ulimits"],
+            hf_cache=values["autotune_hf_cache"],
         )
 
     @property
