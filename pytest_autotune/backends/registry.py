@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from ..settings import Settings
 from .base import Backend
+
+
+def hf_cache_dir(setting: str | None) -> Path | None:
+    """The host's Hugging Face cache for containers: the option, $HF_HOME, or the default."""
+    if setting is not None and setting.strip().lower() == "none":
+        return None
+    path = Path(setting or os.environ.get("HF_HOME") or "~/.cache/huggingface").expanduser()
+    return path.resolve()
 
 
 def make_backend(settings: Settings, mode: str) -> Backend | None:
@@ -12,4 +23,21 @@ def make_backend(settings: Settings, mode: str) -> Backend | None:
 
         return SimBackend(lock_dir=settings.lock_dir, pool_size=settings.sim_gpus,
                           startup_scale=settings.sim_startup_scale)
+    if mode == "local":
+        from .local import LocalBackend
+
+        return LocalBackend(lock_dir=settings.lock_dir)
+    if mode == "docker":
+        from .container import DockerOptions, parse_ulimits
+        from .docker import DockerBackend
+
+        return DockerBackend(DockerOptions(
+            image=settings.image, pull=not settings.no_pull, shm_size=settings.docker_shm_size,
+            ulimits=parse_ulimits(settings.docker_ulimits),
+            hf_cache=hf_cache_dir(settings.hf_cache),
+        ))
+    if mode == "endpoint":
+        from .endpoint import EndpointBackend
+
+        return EndpointBackend(url=settings.endpoint)
     return None
