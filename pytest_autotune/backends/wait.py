@@ -91,6 +91,14 @@ def wait_ready(
         if status == 200:
             pending.pop(0)
             continue
+        if status in (401, 403):  # waiting longer will not help
+            raise DeployError(
+                f"{what} answered {status} to {pending[0]}: it "
+                + ("refused the API key sent (the case's api_key_env)" if api_key else
+                   "wants an API key (name the variable that holds it in the case's "
+                   "api_key_env)"),
+                log_tail=log_tail(), log_path=log_path,
+            )
         if time.monotonic() > deadline:
             raise ReadinessTimeout(
                 f"{what} was not ready after {timeout:.0f} s ({pending[0]} answered "
