@@ -178,6 +178,12 @@ def build_sim(tag: str, base: str) -> None:
     log(f"image {tag} built in {time.monotonic() - started:.1f} s")
 
 
+def image_id(tag: str) -> str | None:
+    proc = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", tag],  # noqa: S603
+                          capture_output=True, text=True, timeout=60, check=False)
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
 def prune(repo: str, keep: set[str]) -> None:
     """Remove older tags of ``repo`` (best effort: an image still in use stays)."""
     proc = subprocess.run(  # noqa: S603
@@ -222,11 +228,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"{tag} is up to date ({time.monotonic() - started:.1f} s)")
             print(tag)
             return 0
+        replaced = {image_id(t) for t in (base, tag)} - {None}
         if args.force or not image_exists(base):
             build_base(base, args.mirror or debian_mirror())
         build_sim(tag, base)
         prune(SIM_REPO, {tag, f"{SIM_REPO}:latest"})
         prune(BASE_REPO, {base})
+        for old in replaced - {image_id(base), image_id(tag)}:  # rebuilt: the old ones dangle
+            subprocess.run(["docker", "image", "rm", str(old)],  # noqa: S603
+                           capture_output=True, timeout=120, check=False)
     log(f"done in {time.monotonic() - started:.1f} s")
     print(tag)
     return 0
