@@ -196,9 +196,14 @@ class DockerBackend:
                 ) from None
             _note(sink, f"pulling {image} (not present locally; this can take minutes)")
             try:
+                noted = time.monotonic()
                 for event in client.api.pull(image, stream=True, decode=True):
                     if isinstance(event, dict) and event.get("error"):
                         raise RuntimeError(str(event["error"]))
+                    if isinstance(event, dict) and time.monotonic() - noted > 10:
+                        noted = time.monotonic()
+                        _note(sink, f"pulling {image}: {event.get('status', '')} "
+                                    f"{event.get('progress', '')}".rstrip())
             except Exception as exc:
                 raise DeployError(
                     f"image {image} is not in the Docker engine and pulling it failed: "
