@@ -12,13 +12,12 @@ after its last; a failed deployment errors (or skips, when infeasible) every ite
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .errors import AutotuneError, BenchError, ConfigError, DeployError
+from .errors import AutotuneError, BenchError, ConfigError
 from .model import Configuration, WorkloadPoint
 from .session import ITEM_KEY, RECORD_KEY, ItemInfo, get_session
 
@@ -63,7 +62,6 @@ class ConfigurationNode(pytest.Collector):
         self.configuration = configuration
         self.marks = marks
         self.deployment: Deployment | None = None
-        self._stack: ExitStack | None = None
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         skip = next((m for m in self.marks if m.name == "skip"), None)
@@ -78,24 +76,11 @@ class ConfigurationNode(pytest.Collector):
         return items
 
     def setup(self) -> None:
-        session = get_session(self.config)
-        stack = ExitStack()
-        try:
-            self.deployment = stack.enter_context(
-                session.open_deployment(self.case, self.configuration)
-            )
-        except DeployError as exc:
-            stack.close()
-            pytest.fail(f"deployment failed: {exc.render()}", pytrace=False)
-        except BaseException:
-            stack.close()
-            raise
-        self._stack = stack
+        self.deployment = get_session(self.config).acquire(self.case, self.configuration)
 
     def teardown(self) -> None:
-        stack, self._stack, self.deployment = self._stack, None, None
-        if stack is not None:
-            stack.close()
+        self.deployment = None
+        get_session(self.config).release(self.configuration.key)
 
 
 class PointItem(pytest.Item):

@@ -18,14 +18,14 @@ deployed once and torn down when pytest moves on) and every workload point.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .errors import BenchError, DeployError
+from .errors import BenchError
 from .model import Configuration, Metrics, WorkloadPoint
 from .session import RECORD_KEY, AutotuneSession, get_session
 
@@ -74,20 +74,20 @@ def autotune_configuration(request: pytest.FixtureRequest) -> ConfigParam:
     return value
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def autotune_deployment(
     autotune_session: AutotuneSession, autotune_configuration: ConfigParam
-) -> Iterator[Deployment]:
-    """The deployed server of this configuration with its benchmark cache; one per configuration."""
+) -> Deployment:
+    """The deployed server of this configuration with its benchmark cache.
+
+    One deployment per configuration: it starts before the configuration's first item and
+    stops right after its last (pytest groups the items of a configuration together).
+    """
     param = autotune_configuration
-    try:
-        with autotune_session.open_deployment(param.case, param.config) as deployment:
-            yield deployment
-    except DeployError as exc:
-        pytest.fail(f"deployment failed: {exc.render()}", pytrace=False)
+    return autotune_session.acquire(param.case, param.config)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def autotune_server(autotune_deployment: Deployment) -> ServerHandle:
     """The running server: ``.url``, ``.launch_command``, ``.server_info``, ``.log_tail()``."""
     return autotune_deployment.handle

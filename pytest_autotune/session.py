@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +77,8 @@ class AutotuneSession:
         self.report: dict[str, Any] | None = None
         self.written: list[Path] = []
         self.swept_at_end: list[str] = []
+        self._live: dict[str, tuple[ExitStack, Deployment]] = {}
+        self._failed: dict[str, BaseException] = {}
         self.failures: list[str] = []
 
     # -- resources ------------------------------------------------------------------------------
@@ -127,8 +129,62 @@ class AutotuneSession:
 
     @contextmanager
     def open_deployment(self, case: Case, config: Configuration) -> Iterator[Deployment]:
+        """Deploy a configuration for the duration of a ``with`` block."""
         with self.deployer.open(case, config, self.planned.get(config.key, [])) as deployment:
             yield deployment
+
+    def acquire(self, case: Case, config: Configuration) -> Deployment:
+        """The live deployment of ``config``, deploying it on first use.
+
+        A failed deployment is remembered: the configuration's other items get the same
+        error (or infeasible skip) without another attempt.
+        """
+        from .errors import DeployError
+
+        key = config.key
+        if key in self._failed:
+            raise self._failed[key]
+        if key in self._live:
+            return self._live[key][1]
+        stack = ExitStack()
+        try:
+            deployment = stack.enter_context(self.open_deployment(case, config))
+        except DeployError as exc:
+            stack.close()
+            failure = pytest.fail.Exception(f"deployment failed: {exc.render()}", pytrace=False)
+            self._failed[key] = failure
+            raise failure from None
+        except (Exception, pytest.skip.Exception) as exc:
+            stack.close()
+            self._failed[key] = exc
+            raise
+        except BaseException:
+            stack.close()
+            raise
+        self._live[key] = (stack, deployment)
+        return deployment
+
+    def release(self, key: str) -> None:
+        """Stop the server of ``key`` (if it runs) and forget a failed attempt."""
+        self._failed.pop(key, None)
+        live = self._live.pop(key, None)
+        if live is not None:
+            live[0].close()
+
+    def release_all(self) -> None:
+        for key in list(self._live):
+            self.release(key)
+        self._failed.clear()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """A configuration's server stops right after its last item (pytest groups them)."""
+        info = item.stash.get(ITEM_KEY, None)
+        if info is None:
+            return
+        following = nextitem.stash.get(ITEM_KEY, None) if nextitem is not None else None
+        if following is None or following.config.key != info.config.key:
+            self.release(info.config.key)
 
     # -- collection ---------------------------------------------------------------------------
     def prelaunch_reason(self, case: Case, config: Configuration) -> str | None:
@@ -269,6 +325,7 @@ class AutotuneSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.release_all()  # also after Ctrl-C: no server outlives the session
         if self.is_worker or not self.records:
             return
         from .report.build import finish

@@ -49,3 +49,21 @@ def test_marker_fixtures_and_custom_scoring(project: pytest.Pytester) -> None:
     assert report.best["guard"].config_id == "mem-fraction-static=0.85"
     # the SLO verdicts were recorded although the test asserted its own way
     assert all(not p.slo_ok and p.metrics for t in report.trials for p in t.points)
+
+
+ONE_GPU_CASE = """\
+name: after
+model: {path: meta-llama/Llama-3.2-1B-Instruct}
+workload: {scenarios: ["D(50,20)"], concurrency: [1], max_requests: 4}
+sim: {startup_scale: 0.02, noise: 0.0}
+timeouts: {deploy: 30s}
+"""
+
+
+def test_marker_server_stops_after_its_last_item(project: pytest.Pytester) -> None:
+    """With a pool of one GPU, the YAML case after the marker test can only deploy if the
+    marker test's last server was stopped right after its last item (not at session end)."""
+    project.makepyfile(test_guard=TEST_MODULE)
+    project.makefile(".yaml", z_after=ONE_GPU_CASE)
+    result = project.runpytest_subprocess("--autotune-sim-gpus", "1", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
