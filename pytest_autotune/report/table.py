@@ -56,7 +56,11 @@ def case_rows(case: dict[str, Any]) -> list[tuple[int, list[str]]]:
             p.get("metrics") for p in trial["points"]
         ):
             reason = (trial.get("reason") or "").splitlines()[0:1]
-            status = trial["status"].upper() + (f": {reason[0]}" if reason else "")
+            status = trial["status"].upper()
+            if reason and reason[0].lower().startswith(trial["status"]):
+                status += reason[0][len(trial["status"]):]  # "infeasible before launch: ..."
+            elif reason:
+                status += f": {reason[0]}"
             rows.append((i, [str(i), config, status]))
             continue
         for j, point in enumerate(trial["points"]):
