@@ -80,6 +80,7 @@ class AutotuneSession:
         self._live: dict[str, tuple[ExitStack, Deployment]] = {}
         self._failed: dict[str, BaseException] = {}
         self.failures: list[str] = []
+        self._sigterm: Any = None
 
     # -- resources ------------------------------------------------------------------------------
     @property
@@ -321,7 +322,18 @@ class AutotuneSession:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        _install_sigterm()
+        """Make SIGTERM unwind like Ctrl-C, so servers are torn down instead of orphaned."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return  # someone else handles it
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            raise KeyboardInterrupt("SIGTERM")
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        self._sigterm = on_sigterm
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -333,8 +345,10 @@ class AutotuneSession:
         finish(self, session)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        """On the controller of an xdist run: servers of workers that crashed (their process
-        groups outlive them) are swept once the run is over."""
+        """Restore SIGTERM; on the controller of an xdist run, sweep servers of workers that
+        crashed (their process groups outlive them)."""
+        if self._sigterm is not None and signal.getsignal(signal.SIGTERM) is self._sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if self.is_worker or self.settings.mode == "endpoint" or self.records == []:
             return
         if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "tx", None):
@@ -359,22 +373,3 @@ def _first_lines(text: str, n: int = 12) -> str:
     lines = text.strip().splitlines()
     out = "\n".join(lines[:n])
     return out + ("\n…" if len(lines) > n else "")
-
-
-_SIGTERM_INSTALLED = False
-
-
-def _install_sigterm() -> None:
-    """Make SIGTERM unwind like Ctrl-C, so servers are torn down instead of orphaned."""
-    global _SIGTERM_INSTALLED
-    if _SIGTERM_INSTALLED or threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        raise KeyboardInterrupt("SIGTERM")
-
-    signal.signal(signal.SIGTERM, handler)
-    _SIGTERM_INSTALLED = True

@@ -113,7 +113,7 @@ def test_too_many_gpus_is_skipped_at_collection(tuning_dir: pytest.Pytester) -> 
     (tuning_dir.path / "tuning_cases" / "chat.yaml").write_text(case)
     result = tuning_dir.runpytest("tuning_cases", "-rs", "--autotune-sim-gpus", "8")
     result.stdout.fnmatch_lines([
-        "*infeasible before launch: needs 16 GPUs (tp-size 16), only 8 available*",
+        "*INFEASIBLE before launch: needs 16 GPUs (tp-size 16), only 8 available*",
         "*autotune: big: no configuration could run*",
         "*1 infeasible*",
     ])
