@@ -259,3 +259,17 @@ def test_a_missing_image_is_one_clear_error(
     expected = "pulling it failed" if pull else "--autotune-no-pull is set"
     assert f"image {missing} is not in the Docker engine" in result.stdout
     assert expected in result.stdout
+
+
+def test_without_nvml_gpu_configurations_are_infeasible_and_say_why(
+    docker_project: Project, docker_client: Any,
+) -> None:
+    from pytest_autotune.gpus import nvml_gpus
+
+    if nvml_gpus()[0]:
+        pytest.skip("NVML sees GPUs here")
+    _, path = docker_project.case("no-nvml", CPU_CASE.replace("gpus: 0", "gpus: 1"))
+    result = docker_project.run(path.name)
+    assert outcomes(result) == {"infeasible": 1}
+    assert "needs 1 GPUs, only 0 available; NVML" in result.stdout
+    assert "no GPUs discovered" in result.stdout
