@@ -14,7 +14,6 @@ import contextlib
 import io
 import json
 import os
-import signal
 import socket
 import tarfile
 import threading
@@ -23,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from ..errors import DeployError
@@ -43,59 +41,10 @@ from .container import (
     plan_container,
 )
 from .secrets import SECRET_CONFIG_NAME, Redactor, secret_config, server_api_key
+from .streams import LogFile, deferred_signals, pump_lines
 from .wait import failure_from_log, wait_ready
 
 HOST = "127.0.0.1"
-TAIL_LINES = 60
-
-
-class LogFile:
-    """Server output → redacted lines in ``server.log`` (and the live sink), thread-safe."""
-
-    def __init__(self, path: Path, redact: Redactor, sink: LineSink | None) -> None:
-        self.path = path
-        self.redact = redact
-        self.sink = sink
-        self.lock = threading.Lock()
-        self.handle = open(path, "w", encoding="utf-8")
-
-    def write(self, line: str) -> None:
-        clean = self.redact(line)
-        with self.lock:
-            if not self.handle.closed:
-                self.handle.write(clean)
-                self.handle.flush()
-        if self.sink is not None:
-            with contextlib.suppress(Exception):
-                self.sink(clean)
-
-    def replace_all(self, text: str) -> None:
-        """Rewrite the file with the engine's complete log (the stream may have lagged)."""
-        with self.lock:
-            self.handle.seek(0)
-            self.handle.truncate()
-            self.handle.write(self.redact(text))
-            self.handle.flush()
-
-    def tail(self, lines: int = TAIL_LINES) -> str:
-        with self.lock, open(self.path, encoding="utf-8", errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-
-    def close(self) -> None:
-        with self.lock:
-            self.handle.close()
-
-
-def _pump(stream: Iterator[bytes], log: LogFile) -> None:
-    buffer = b""
-    with contextlib.suppress(Exception):  # the engine closes the stream when the container stops
-        for chunk in stream:
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                log.write(line.decode("utf-8", errors="replace") + "\n")
-    if buffer:
-        log.write(buffer.decode("utf-8", errors="replace") + "\n")
 
 
 def secret_archive(api_key: str) -> bytes:
@@ -110,27 +59,6 @@ def secret_archive(api_key: str) -> bytes:
         member.size, member.mode = len(data), 0o600
         tar.addfile(member, io.BytesIO(data))
     return out.getvalue()
-
-
-@contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Let a clean-up finish when Ctrl-C (or SIGTERM) arrives again; re-raise afterwards."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-
-    def hold(signum: int, frame: FrameType | None) -> None:
-        received.append(signum)
-
-    previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if received:
-            raise KeyboardInterrupt(signal.Signals(received[0]).name)
 
 
 class DockerBackend:
@@ -244,7 +172,7 @@ class DockerBackend:
             record["host_port"] = port
             stream_client = self.sdk().from_env(timeout=None)
             stream = stream_client.api.logs(container.id, stream=True, follow=True)
-            pump = threading.Thread(target=_pump, args=(stream, log), daemon=True,
+            pump = threading.Thread(target=pump_lines, args=(stream, log), daemon=True,
                                     name=f"logs-{plan.name}")
             pump.start()
             alive = _alive_check(container, self.sdk().errors.NotFound)
