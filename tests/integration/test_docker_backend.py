@@ -120,10 +120,14 @@ def test_server_never_healthy_errors_after_the_timeout_and_leaves_nothing(
     assert json.loads((folder / "deploy.json").read_text())["exit"]["Status"] == "exited"
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["serial", "xdist-2"])
-def test_sigint_leaves_no_container_of_the_run(
-    docker_project: Project, docker_client: Any, workers: int,
+@pytest.mark.parametrize(("workers", "how"), [
+    (0, "sigint-group"), (2, "sigint-group"), (0, "sigterm-pytest"), (2, "sigterm-pytest"),
+], ids=["serial-ctrl-c", "xdist-2-ctrl-c", "serial-sigterm", "xdist-2-sigterm"])
+def test_interrupt_leaves_no_container_of_the_run(
+    docker_project: Project, docker_client: Any, workers: int, how: str,
 ) -> None:
+    """Ctrl-C in a terminal (SIGINT to the process group) or a CI job cancelled (SIGTERM to
+    pytest alone): the run's containers are gone when pytest has exited."""
     name, path = docker_project.case("sigint", TWO_CONFIGS, requests=400)
     extra = ["-n", str(workers)] if workers else []
     proc = docker_project.popen(path.name, *extra)
@@ -135,7 +139,10 @@ def test_sigint_leaves_no_container_of_the_run(
                      lambda: len([c for c in containers(docker_client, run=run)
                                   if c.status == "running"]) == 2, timeout=120)
         interrupted = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        if how == "sigint-group":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=120)
         wait_for("the run's containers to go", lambda: not containers(docker_client, run=run),
                  timeout=5)
@@ -143,10 +150,11 @@ def test_sigint_leaves_no_container_of_the_run(
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode in (1, 2), (docker_project.path / "pytest.out").read_text()
+    assert proc.returncode in (1, 2, -signal.SIGTERM), (
+        docker_project.path / "pytest.out").read_text()
     assert containers(docker_client, run=run) == []
     assert not processes("genai-bench", str(docker_project.path))
-    print(f"clean-up after SIGINT: {cleanup:.2f} s")
+    print(f"clean-up after {how}: {cleanup:.2f} s")
 
 
 def test_a_killed_runs_containers_are_swept_by_the_next_run(
