@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: $(STAMP)
-	$(BIN)/pytest tuning_cases -p no:cacheprovider --autotune-results-dir results/demo
+	$(BIN)/pytest tuning_cases
 
 docker-engine:
 	@scripts/ensure-docker-engine
