@@ -8,7 +8,7 @@ with ``-n 1``, ``-n 2`` and ``-n 4`` side by side in one invocation of this scri
 
 Then ``GpuPool.lease`` + ``release`` is timed with pytest-benchmark.
 
-    .venv/bin/python benchmarks/parallel.py [--startup-scale 0.5] [--workers 1 2 4]
+    .venv/bin/python benchmarks/parallel.py [--startup-scale 1.0] [--workers 1 2 4]
 
 Prints a table and writes benchmarks/results/parallel.json.
 """
@@ -98,7 +98,7 @@ def lease_cost(project: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--startup-scale", type=float, default=0.5)
+    parser.add_argument("--startup-scale", type=float, default=1.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="autotune-parallel-") as tmp:
