@@ -61,7 +61,7 @@ def once(project: Path, index: int) -> dict[str, Any]:
 
 def collect_only(project: Path) -> float:
     start = time.monotonic()
-    subprocess.run([sys.executable, "-m", "pytest", "overhead.yaml", "--collect-only", "-q",  # noqa: S603
+    subprocess.run([sys.executable, "-m", "pytest", "overhead.yaml", "--collect-only", "-q",
                     "-p", "no:cacheprovider"], cwd=project, capture_output=True, timeout=120,
                    check=True)
     return time.monotonic() - start

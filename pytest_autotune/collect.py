@@ -36,11 +36,12 @@ class CaseFile(pytest.File):
             display = str(self.path.relative_to(self.config.rootpath))
         except ValueError:
             display = str(self.path)
+        session = get_session(self.config)
         try:
             case = load_case_file(self.path, display=display)
+            session.check_case(case)
         except ConfigError as exc:
             raise self.CollectError(f"invalid tuning case: {exc}") from None
-        session = get_session(self.config)
         nodes: list[pytest.Item | pytest.Collector] = []
         for config in case.configurations:
             nodes.append(ConfigurationNode.from_parent(
@@ -104,10 +105,13 @@ class PointItem(pytest.Item):
         try:
             metrics = deployment.measure(self.point)
         except BenchError as exc:
-            record["bench_seconds"] = deployment.seconds.get(self.point)
-            pytest.fail(f"benchmark failed: {exc.render()}", pytrace=False)
-        record["metrics"] = metrics.to_dict()
+            error: BenchError | None = exc
+        else:
+            error = None
         record["bench_seconds"] = deployment.seconds.get(self.point)
+        if error is not None:  # raised outside ``except``: pytest shows the message once
+            pytest.fail(f"benchmark failed: {error.render()}", pytrace=False)
+        record["metrics"] = metrics.to_dict()
 
     def runtest(self) -> None:
         from .model import Metrics

@@ -107,6 +107,13 @@ class Deployment:
         outcome = runner.run(request, sink=self.sink, abort=server_gone)
         died = not handle.alive()
         for p, result in outcome.results.items():
+            if died and isinstance(result, Metrics) and result.num_errors:
+                # genai-bench finished before the abort poll saw the server go: the requests
+                # that failed fast were the dead server's, not this configuration's error rate
+                result = BenchError(
+                    f"the server exited during the benchmark ({result.num_errors} of "
+                    f"{result.num_requests} requests at {p.id} failed)"
+                )
             if died and isinstance(result, BenchError):
                 result = BenchError(
                     result.message,

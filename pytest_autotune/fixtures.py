@@ -114,14 +114,20 @@ def autotune_metrics(
 
     record = request.node.stash.setdefault(RECORD_KEY, {})
     record.update(deployment_facts(autotune_deployment))
-    try:
-        metrics = autotune_deployment.measure(autotune_point)
-    except BenchError as exc:
-        pytest.fail(f"benchmark failed: {exc.render()}", pytrace=False)
+    metrics = _measure(autotune_deployment, autotune_point)
     record["metrics"] = metrics.to_dict()
     record["bench_seconds"] = autotune_deployment.seconds.get(autotune_point)
     record["verdicts"] = [v.to_dict() for v in evaluate(autotune_deployment.case.slos, metrics)]
     return metrics
+
+
+def _measure(deployment: Deployment, point: WorkloadPoint) -> Metrics:
+    try:
+        return deployment.measure(point)
+    except BenchError as exc:
+        error = exc
+    # raised outside ``except``: pytest shows the message once, without the chained exception
+    pytest.fail(f"benchmark failed: {error.render()}", pytrace=False)
 
 
 class SLOChecker:
@@ -164,10 +170,7 @@ def autotune_bench(autotune_deployment: Deployment) -> Callable[[str, int], Metr
         from .cases.schema import canonical_scenario
 
         point = WorkloadPoint(canonical_scenario(scenario), int(concurrency))
-        try:
-            return autotune_deployment.measure(point)
-        except BenchError as exc:
-            pytest.fail(f"benchmark failed: {exc.render()}", pytrace=False)
+        return _measure(autotune_deployment, point)
 
     return bench
 

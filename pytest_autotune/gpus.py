@@ -148,8 +148,9 @@ def make_pool(settings: Any, run_id: str) -> tuple[GpuPool | None, str]:
         ids = [str(i) for i in range(settings.sim_gpus)]
         note = f"virtual pool of {len(ids)} simulated GPUs"
         return GpuPool(ids, root / "virtual" / run_id, virtual=True), note
-    if settings.gpus and settings.gpus != "auto":
-        ids = settings.gpus.split(",")
-        return GpuPool(ids, root / "gpus"), f"GPUs {settings.gpus} from --autotune-gpus"
     ids, free, note = nvml_gpus()
+    if settings.gpus and settings.gpus != "auto":
+        chosen = settings.gpus.split(",")
+        return (GpuPool(chosen, root / "gpus", free_memory=free),
+                f"GPUs {settings.gpus} from --autotune-gpus")
     return GpuPool(ids, root / "gpus", free_memory=free), note

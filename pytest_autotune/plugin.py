@@ -6,6 +6,7 @@ when a run actually collects or deploys something.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,20 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
     return (yield)
 
 
+TERMINAL_FD = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Any:
+    """Keep a handle on the real terminal before pytest starts capturing output: the
+    ``--autotune-verbose`` stream writes there from background threads."""
+    try:
+        early_config.stash[TERMINAL_FD] = os.dup(1)
+    except OSError:
+        pass
+    return (yield)
+
+
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     from . import hookspecs
 
@@ -101,6 +116,10 @@ def warn_about_dist_mode(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    fd = config.stash.get(TERMINAL_FD, None)
+    if fd is not None:
+        os.close(fd)
+        del config.stash[TERMINAL_FD]
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         for name in ("autotune-session", "autotune-scoring", "autotune-report", "autotune-xdist"):
@@ -143,6 +162,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             kwargs, source=source, default_name=metafunc.function.__name__,
             base_dir=Path(metafunc.definition.path).parent,
         )
+        get_session(metafunc.config).check_case(case)
     except ConfigError as exc:
         raise pytest.Collector.CollectError(f"invalid tuning case: {exc}") from None
     if "autotune_configuration" not in metafunc.fixturenames:

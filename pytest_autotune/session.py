@@ -7,6 +7,7 @@ deploy and benchmark but write no report: records travel on test reports to the 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import signal
 import threading
@@ -112,19 +113,19 @@ class AutotuneSession:
         return self._deployer
 
     def _sink(self) -> Any:
-        if not self.settings.verbose:
+        """``--autotune-verbose``: server and benchmark lines, written from background threads
+        straight to the terminal pytest had before it started capturing (workers of an xdist run
+        have no terminal: their logs stay in the results folder)."""
+        from .plugin import TERMINAL_FD
+
+        fd = self.config.stash.get(TERMINAL_FD, None)
+        if not self.settings.verbose or self.is_worker or fd is None:
             return None
         lock = threading.Lock()
-        import sys
-
-        stream = sys.__stderr__
 
         def write(line: str) -> None:
-            if stream is None:
-                return
             with lock:
-                stream.write("  | " + line if line.endswith("\n") else "  | " + line + "\n")
-                stream.flush()
+                os.write(fd, ("  | " + line.rstrip("\n") + "\n").encode("utf-8", "replace"))
 
         return write
 
@@ -188,6 +189,20 @@ class AutotuneSession:
             self.release(info.config.key)
 
     # -- collection ---------------------------------------------------------------------------
+    def check_case(self, case: Case) -> None:
+        """Mode-level checks of a whole case, at collection (raises ConfigError)."""
+        from .errors import ConfigError
+
+        if self.settings.mode == "endpoint" and (
+            case.base_flags or any(c.params for c in case.configurations) or case.extra_args
+        ):
+            raise ConfigError(
+                "endpoint mode benchmarks a running server, so a case cannot set parameters, "
+                "flags or extra_args there; run it with --autotune-mode sim/local/docker, or "
+                "write a case without them for the endpoint",
+                source=case.source, field="parameters",
+            )
+
     def prelaunch_reason(self, case: Case, config: Configuration) -> str | None:
         from .feasibility import infeasible_before_launch
 

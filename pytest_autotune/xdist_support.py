@@ -25,8 +25,8 @@ _POINT = re.compile(r"-?[DNU]\([\d,]+\)(?:/\([\d,]+\))?-c\d+")
 def configuration_scope(nodeid: str) -> str:
     """The scheduling scope of an item: its configuration, or itself for other tests.
 
-    ``cases/chat.yaml::mem-fraction-static=0.8::D(100,100)-c16`` → ``cases/chat.yaml::mem-fraction-static=0.8``
-    ``test_x.py::test_x[mem-fraction-static=0.8-D(100,100)-c16]`` → ``test_x.py::test_x[mem-fraction-static=0.8]``
+    ``chat.yaml::mem-fraction-static=0.8::D(100,100)-c16`` → ``chat.yaml::mem-fraction-static=0.8``
+    ``test_x.py::test_x[tp-size=2-D(100,100)-c16]`` → ``test_x.py::test_x[tp-size=2]``
     """
     head, sep, last = nodeid.rpartition("::")
     if sep and _POINT.fullmatch(last):

@@ -12,7 +12,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from ..backends.secrets import Redactor
 from ..errors import BenchError
 from ..model import Metrics, Workload, WorkloadPoint
 from ..procs import Tail, pump_output, terminate_group
@@ -114,17 +116,16 @@ def bench_env(api_key: str | None, base: Mapping[str, str] | None = None) -> dic
 
 
 def scrub(folder: Path, secrets: Sequence[str]) -> None:
-    """genai-bench records its options (env-sourced ones too) in its metadata: remove secrets."""
-    secrets = [s for s in secrets if s]
-    if not secrets or not folder.is_dir():
+    """genai-bench records its options, env-sourced ones too (``model_api_key: …``), in its
+    metadata and logs: replace secrets in every text file it wrote."""
+    redact = Redactor(secrets)
+    if not redact or not folder.is_dir():
         return
     for path in folder.iterdir():
-        if path.suffix not in (".json", ".log", ".txt") or not path.is_file():
+        if path.suffix not in (".json", ".log", ".txt", ".out") or not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        clean = text
-        for secret in secrets:
-            clean = clean.replace(secret, "***")
+        clean = redact(text)
         if clean != text:
             path.write_text(clean, encoding="utf-8")
 
@@ -155,39 +156,12 @@ def run(
     log_path = req.out_dir / "genai-bench.out"
     tail = Tail(80)
     start = time.monotonic()
-    returncode: int | None = None
-    failure: str | None = None
-    with open(log_path, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=bench_env(req.api_key),
-            cwd=str(req.out_dir),
-            start_new_session=True,
-        )
-        pump = pump_output(proc, [log.write, tail.add] + ([sink] if sink else []))
-        deadline = start + req.effective_timeout
-        try:
-            while True:
-                try:
-                    returncode = proc.wait(timeout=poll)
-                    break
-                except subprocess.TimeoutExpired:
-                    pass
-                reason = abort() if abort is not None else None
-                if reason:
-                    failure = f"genai-bench stopped: {reason}"
-                    break
-                if time.monotonic() > deadline:
-                    failure = f"genai-bench did not finish within {req.effective_timeout:.0f} s"
-                    break
-        finally:
-            if proc.poll() is None:
-                terminate_group(proc, grace=5.0)
-            pump.join(timeout=5.0)
-    scrub(req.out_dir, [req.api_key or ""])
+    redact = Redactor([req.api_key or ""])
+    try:
+        with open(log_path, "w", encoding="utf-8") as log:
+            returncode, failure = _supervise(req, argv, log, tail, sink, abort, poll, redact)
+    finally:
+        scrub(req.out_dir, [req.api_key or ""])  # also after Ctrl-C
     seconds = time.monotonic() - start
     measured: dict[WorkloadPoint, Metrics | BenchError] = dict(read_experiment(req.out_dir))
     text_tail = tail.text()
@@ -207,3 +181,51 @@ def run(
                 f"{why}; no result for {point.id} (output: {log_path})", output_tail=text_tail
             )
     return BenchOutcome(out, seconds, returncode, argv)
+
+
+def _supervise(
+    req: BenchRequest,
+    argv: list[str],
+    log: Any,
+    tail: Tail,
+    sink: Sink | None,
+    abort: Callable[[], str | None] | None,
+    poll: float,
+    redact: Redactor,
+) -> tuple[int | None, str | None]:
+    """Run genai-bench to its end, its time limit, or ``abort``; output lines are redacted
+    before they reach the log, the tail kept for errors, or the live sink."""
+    start = time.monotonic()
+    returncode: int | None = None
+    failure: str | None = None
+    proc = subprocess.Popen(  # noqa: S603 - argv list, no shell
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=bench_env(req.api_key),
+        cwd=str(req.out_dir),
+        start_new_session=True,
+    )
+    sinks: list[Sink] = [log.write, tail.add] + ([sink] if sink else [])
+    pump = pump_output(proc, [lambda line: [f(redact(line)) for f in sinks]])
+    deadline = start + req.effective_timeout
+    try:
+        while True:
+            try:
+                returncode = proc.wait(timeout=poll)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            reason = abort() if abort is not None else None
+            if reason:
+                failure = f"genai-bench stopped: {reason}"
+                break
+            if time.monotonic() > deadline:
+                failure = f"genai-bench did not finish within {req.effective_timeout:.0f} s"
+                break
+    finally:
+        if proc.poll() is None:
+            terminate_group(proc, grace=5.0)
+        pump.join(timeout=5.0)
+    return returncode, failure

@@ -1,5 +1,6 @@
 """Failures in sim mode: a server that dies mid-benchmark errors its points (with its log) and
-the next configuration still runs; genai-bench is stopped at once instead of hammering a dead port."""
+the next configuration still runs; genai-bench is stopped at once instead of hammering a dead
+port."""
 
 from __future__ import annotations
 

@@ -92,3 +92,16 @@ def test_last_failed_reruns_only_the_failed_points(project: pytest.Pytester) -> 
     second = project.runpytest_subprocess("rps.yaml", "--lf")
     second.assert_outcomes(failed=1, deselected=1)
     second.stdout.fnmatch_lines(["*run-last-failure: rerun previous 1 failure*"])
+
+
+def test_verbose_streams_server_and_benchmark_output_without_s(project: pytest.Pytester) -> None:
+    project.makefile(".yaml", loud=case("loud", "workload: {scenarios: ['D(50,20)'], "
+                                                "concurrency: [1], max_requests: 4}\n"))
+    result = project.runpytest_subprocess("loud.yaml", "--autotune-verbose", "-p",
+                                          "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([
+        "*| *pytest-autotune SGLang simulator*",    # the server's own start-up lines
+        "*| *The server is fired up and ready to roll!*",
+        "*| *genai-bench*",                        # and the benchmark's
+    ])

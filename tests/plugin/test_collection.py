@@ -175,3 +175,13 @@ def test_explicit_dist_mode_warns_that_configurations_may_split(
                                   "--dist", "load")
     result.stdout.fnmatch_lines(["*AutotuneWarning: --dist load: the items of one configuration"
                                  " may run on several workers*"])
+
+
+def test_endpoint_mode_refuses_a_tuning_grid_at_collection(tuning_dir: pytest.Pytester) -> None:
+    result = tuning_dir.runpytest("tuning_cases", "--collect-only", "-q",
+                                  "--autotune-mode", "endpoint",
+                                  "--autotune-endpoint", "http://127.0.0.1:9")
+    result.stdout.fnmatch_lines([
+        "invalid tuning case: tuning_cases/chat.yaml: parameters: endpoint mode benchmarks a "
+        "running server*"])
+    assert result.ret == pytest.ExitCode.INTERRUPTED

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -22,7 +22,8 @@ def m(out: float, e2e: float, ttft: float = 0.05, tpot: float = 0.002) -> Metric
 
 
 def record(config: str, c: int, metrics: Metrics | None, slos: list[Any], objective: str,
-           index: int = 0, outcome: str = "passed", gpus: list[str] | None = None) -> PointRecord:
+           index: int = 0, outcome: Literal["passed", "failed"] = "passed",
+           gpus: list[str] | None = None) -> PointRecord:
     verdicts = [v.to_dict() for v in evaluate(slos, metrics)] if metrics else []
     return PointRecord(case="k", source="k.yaml", config_id=config, config_key=f"k[{config}]",
                        config_index=index, params={"x": index}, labels={},
