@@ -9,6 +9,7 @@ model are accepted and ignored, because a configuration that SGLang accepts must
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
@@ -211,17 +212,46 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _scalar(text: str) -> str:
+    """A YAML scalar: a double-quoted string is JSON-escaped, a single-quoted one doubles its
+    quotes, a plain one ends at a `` #`` comment."""
+    if text.startswith('"'):
+        end = 1
+        while end < len(text):
+            if text[end] == "\\":
+                end += 2
+                continue
+            if text[end] == '"':
+                break
+            end += 1
+        return str(json.loads(text[: end + 1]))
+    if text.startswith("'"):
+        body = text[1:]
+        out, i = [], 0
+        while i < len(body):
+            if body[i] == "'":
+                if body[i + 1 : i + 2] == "'":
+                    out.append("'")
+                    i += 2
+                    continue
+                break
+            out.append(body[i])
+            i += 1
+        return "".join(out)
+    return text.split(" #", 1)[0].strip()
+
+
 def _read_config(path: str) -> list[str]:
     """Flags from a flat ``key: value`` YAML file (SGLang's ``--config``), before the CLI ones."""
     argv: list[str] = []
     with open(path, encoding="utf-8") as fh:
         for raw in fh:
-            line = raw.split("#", 1)[0].strip()
-            if not line or ":" not in line:
+            line = raw.strip()
+            if not line or line.startswith("#") or ":" not in line:
                 continue
             key, value = (part.strip() for part in line.split(":", 1))
             flag = "--" + key.replace("_", "-")
-            value = value.strip("'\"")
+            value = _scalar(value)
             if value.lower() == "true":
                 argv.append(flag)
             elif value.lower() in ("false", "null", "~", ""):

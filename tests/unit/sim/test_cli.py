@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +80,14 @@ def test_config_file(tmp_path: object) -> None:
     args = parse_args([*BASE, "--config", str(cfg), "--tp", "2"])
     assert args.mem_fraction_static == 0.6 and args.enable_mixed_chunk
     assert args.cuda_graph_bs == [1, 2] and args.tp_size == 2
+
+
+def test_config_file_values_with_quotes_hashes_and_escapes(tmp_path: Path) -> None:
+    from pytest_autotune.sim.cli import _read_config
+
+    key = 'k#1"\\\'x'
+    config = tmp_path / "args.yaml"
+    config.write_text(f"api-key: {json.dumps(key)}\nschedule-policy: lpm # a comment\n"
+                      "served-model-name: 'it''s'\n")
+    assert _read_config(str(config)) == ["--api-key", key, "--schedule-policy", "lpm",
+                                         "--served-model-name", "it's"]
