@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +124,3 @@ class Backend(Protocol):
     def sweep(self) -> list[str]:
         """Remove leftovers of earlier runs whose pytest process is gone; describe them."""
         ...
-
-
-def iter_lines(text: str) -> Iterator[str]:
-    yield from text.splitlines(keepends=True)

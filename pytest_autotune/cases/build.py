@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -191,7 +190,3 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
         bench_timeout=timeouts.bench,
         description=spec.description,
     )
-
-
-def finite(value: float) -> bool:
-    return math.isfinite(value)
