@@ -9,13 +9,12 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from .report.storage import find_run, load_run, run_files
-from .report.table import _fmt_score, case_rows, format_table
+from .report.table import format_score, render_cases
 
 
 class _Writer:
@@ -33,24 +32,7 @@ class _Writer:
 
 def show(report: dict[str, Any], out: _Writer) -> None:
     out.write_sep("=", f"autotune run {report.get('run_id')} ({report.get('mode')} mode)")
-    if report.get("note"):
-        out.write_line(report["note"])
-    for case in report.get("cases", []):
-        out.write_line("")
-        out.write_line(f"{case['name']}  ({case['source']})")
-        out.write_line(f"objective: {case['objective_description']}")
-        if case.get("slos"):
-            out.write_line("SLOs: " + "; ".join(case["slos"]))
-        rows = case_rows(case)
-        for line in format_table([cells for _, cells in rows]):
-            out.write_line("  " + line)
-        if case.get("best"):
-            out.write_line(f"  best: {case['best_config_id']}  "
-                           f"({_fmt_score(case['best_score'], case['unit'])})")
-            if case.get("launch_command"):
-                out.write_line("  launch: " + shlex.join(case["launch_command"]))
-        else:
-            out.write_line("  no configuration met the SLOs at any workload point")
+    render_cases(out, report)
 
 
 def compare(a: dict[str, Any], b: dict[str, Any], out: _Writer, threshold: float | None) -> int:
@@ -74,8 +56,8 @@ def compare(a: dict[str, Any], b: dict[str, Any], out: _Writer, threshold: float
             change, regressed = "lost", threshold is not None
         unit = case.get("unit", "")
         best_id = case.get("best_config_id") or "-"
-        line = (f"{case['name']:<28} {_fmt_score(old_score, unit):>16} "
-                f"{_fmt_score(new_score, unit):>16} {change:>9}  {best_id}")
+        line = (f"{case['name']:<28} {format_score(old_score, unit):>16} "
+                f"{format_score(new_score, unit):>16} {change:>9}  {best_id}")
         out.write_line(line + ("   REGRESSION" if regressed else ""))
         status |= int(regressed)
     return status

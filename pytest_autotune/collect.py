@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .errors import AutotuneError, BenchError, ConfigError
-from .model import Configuration, WorkloadPoint
+from .model import Configuration, Metrics, WorkloadPoint
 from .session import ITEM_KEY, RECORD_KEY, ItemInfo, get_session
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ class PointItem(pytest.Item):
     def __init__(self, *, point: WorkloadPoint, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.point = point
+        self.metrics: Metrics | None = None
 
     @property
     def configuration_node(self) -> ConfigurationNode:
@@ -112,14 +113,14 @@ class PointItem(pytest.Item):
         if error is not None:  # raised outside ``except``: pytest shows the message once
             pytest.fail(f"benchmark failed: {error.render()}", pytrace=False)
         record["metrics"] = metrics.to_dict()
+        self.metrics = metrics
 
     def runtest(self) -> None:
-        from .model import Metrics
         from .slo import evaluate, failure_message
 
+        assert self.metrics is not None  # measured in setup
         record = self.stash[RECORD_KEY]
-        metrics = Metrics.from_dict(record["metrics"])
-        verdicts = evaluate(self.configuration_node.case.slos, metrics)
+        verdicts = evaluate(self.configuration_node.case.slos, self.metrics)
         record["verdicts"] = [v.to_dict() for v in verdicts]
         if any(v.hard_failure for v in verdicts):
             pytest.fail(failure_message(self.point.id, verdicts), pytrace=False)

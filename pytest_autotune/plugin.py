@@ -24,7 +24,7 @@ from .fixtures import (
     autotune_session,
     autotune_slo,
 )
-from .session import SESSION_KEY, AutotuneSession, get_session
+from .session import SESSION_KEY, TERMINAL_FD, AutotuneSession, get_session
 
 if TYPE_CHECKING:
     from .backends.base import Backend
@@ -55,9 +55,6 @@ def pytest_cmdline_main(config: pytest.Config) -> Any:
 
         config.stash[AUTO_DIST] = True
     return (yield)
-
-
-TERMINAL_FD = pytest.StashKey[int]()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

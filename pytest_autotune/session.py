@@ -48,6 +48,8 @@ ITEM_KEY = pytest.StashKey[ItemInfo]()
 #: partial record the item's setup/call filled in (metrics, verdicts, deployment facts)
 RECORD_KEY = pytest.StashKey[dict[str, Any]]()
 SENT_KEY = pytest.StashKey[bool]()
+#: a duplicate of the terminal's fd, taken before pytest starts capturing (plugin.py)
+TERMINAL_FD = pytest.StashKey[int]()
 
 
 def new_run_id() -> str:
@@ -116,8 +118,6 @@ class AutotuneSession:
         """``--autotune-verbose``: server and benchmark lines, written from background threads
         straight to the terminal pytest had before it started capturing (workers of an xdist run
         have no terminal: their logs stay in the results folder)."""
-        from .plugin import TERMINAL_FD
-
         fd = self.config.stash.get(TERMINAL_FD, None)
         if not self.settings.verbose or self.is_worker or fd is None:
             return None

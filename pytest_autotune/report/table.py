@@ -15,7 +15,7 @@ COLUMNS = ("#", "configuration", "point", "out tok/s", "ttft p99", "tpot p50", "
            "SLO", "score")
 
 
-def _fmt_score(score: float | None, unit: str) -> str:
+def format_score(score: float | None, unit: str) -> str:
     if score is None:
         return "-"
     if unit == "tok/s":
@@ -51,7 +51,7 @@ def case_rows(case: dict[str, Any]) -> list[tuple[int, list[str]]]:
     rows: list[tuple[int, list[str]]] = []
     for i, trial in enumerate(case["trials"], start=1):
         config = " ".join(f"{k}={v}" for k, v in trial["params"].items()) or "(default flags)"
-        score = _fmt_score(trial["score"], case["unit"])
+        score = format_score(trial["score"], case["unit"])
         if trial["status"] in ("infeasible", "error", "skipped") and not any(
             p.get("metrics") for p in trial["points"]
         ):
@@ -91,13 +91,11 @@ def format_table(rows: list[list[str]]) -> list[str]:
     return [line(list(COLUMNS))] + [line(r) for r in rows]
 
 
-def render_summary(tr: Any, session: AutotuneSession) -> None:
-    report = session.report
-    assert report is not None
-    tr.write_sep("=", "autotune: configurations and best choice")
+def render_cases(tr: Any, report: dict[str, Any]) -> None:
+    """Each case: its objective and SLOs, the table, the winner and its launch command.
+    ``tr`` is pytest's terminal reporter or anything with its ``write_line``."""
     if report.get("simulated"):
         tr.write_line(report["note"], yellow=True, bold=True)
-    root = session.config.rootpath
     for case in report["cases"]:
         tr.write_line("")
         tr.write_line(f"{case['name']}  ({case['source']})", bold=True)
@@ -116,12 +114,20 @@ def render_summary(tr: Any, session: AutotuneSession) -> None:
         if case["best"] is None:
             tr.write_line("  no configuration met the SLOs at any workload point", red=True)
             continue
-        score = _fmt_score(case["best_score"], case["unit"])
+        score = format_score(case["best_score"], case["unit"])
         tr.write_line(f"  best: #{best_index} {case['best_config_id']}  ({score})", green=True,
                       bold=True)
         if case["launch_command"]:
             tr.write_line("  launch: " + shlex.join(case["launch_command"]))
+
+
+def render_summary(tr: Any, session: AutotuneSession) -> None:
+    report = session.report
+    assert report is not None
+    tr.write_sep("=", "autotune: configurations and best choice")
+    render_cases(tr, report)
     tr.write_line("")
+    root = session.config.rootpath
     for path in session.written:
         tr.write_line(f"wrote {relative(path, root)}")
     for failure in session.failures:
