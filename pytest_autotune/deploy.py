@@ -62,6 +62,7 @@ class Deployment:
     settings: Settings
     artifacts: Path
     planned: Sequence[WorkloadPoint]
+    runner: runner.Runner = field(default_factory=runner.GenaiBenchRunner)
     sink: Sink | None = None
     results: dict[WorkloadPoint, Metrics | BenchError] = field(default_factory=dict)
     seconds: dict[WorkloadPoint, float] = field(default_factory=dict)
@@ -104,7 +105,7 @@ class Deployment:
         def server_gone() -> str | None:
             return None if handle.alive() else "the server exited during the benchmark"
 
-        outcome = runner.run(request, sink=self.sink, abort=server_gone)
+        outcome = self.runner.run(request, sink=self.sink, abort=server_gone)
         died = not handle.alive()
         for p, result in outcome.results.items():
             if died and isinstance(result, Metrics) and result.num_errors:
@@ -134,12 +135,14 @@ class Deployer:
         run_id: str,
         pool: GpuPool | None,
         sink: Sink | None = None,
+        bench: runner.Runner | None = None,
     ) -> None:
         self.settings = settings
         self.backend = backend
         self.run_id = run_id
         self.pool = pool
         self.sink = sink
+        self.bench = bench or runner.GenaiBenchRunner()
         self.swept: list[str] | None = None
 
     def spec(self, case: Case, config: Configuration) -> ServerSpec:
@@ -190,7 +193,7 @@ class Deployer:
                 with self.backend.deploy(spec, ctx) as handle:
                     handle.deploy_seconds = handle.deploy_seconds or time.monotonic() - started
                     yield Deployment(case, config, handle, self.settings, artifacts, planned,
-                                     self.sink)
+                                     self.bench, self.sink)
             except Infeasible as exc:
                 if self.settings.strict:
                     raise

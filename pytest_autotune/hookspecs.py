@@ -12,6 +12,7 @@ import pytest
 
 if TYPE_CHECKING:
     from .backends.base import Backend
+    from .bench.runner import Runner
     from .trials import Trial
 
 
@@ -26,6 +27,22 @@ def pytest_autotune_make_backend(config: pytest.Config, mode: str) -> Backend | 
                 return MyLauncherBackend(config)
 
     .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec(firstresult=True)
+def pytest_autotune_make_runner(config: pytest.Config) -> Runner | None:
+    """Return the benchmark runner that measures workload points (default: the genai-bench CLI
+    next to this interpreter), or None to let the next implementation decide.
+
+    Example (genai-bench from another environment)::
+
+        from pytest_autotune.bench.runner import GenaiBenchRunner
+
+        def pytest_autotune_make_runner(config):
+            return GenaiBenchRunner(command=("/opt/bench/bin/genai-bench",))
+
+    .. versionadded:: 0.2
     """
 
 

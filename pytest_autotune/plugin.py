@@ -28,6 +28,7 @@ from .session import SESSION_KEY, TERMINAL_FD, AutotuneSession, get_session
 
 if TYPE_CHECKING:
     from .backends.base import Backend
+    from .bench.runner import Runner
 
 __all__ = [
     "autotune_bench", "autotune_configuration", "autotune_deployment", "autotune_metrics",
@@ -186,3 +187,10 @@ def pytest_autotune_make_backend(config: pytest.Config, mode: str) -> Backend | 
     from .backends.registry import make_backend
 
     return make_backend(get_session(config).settings, mode)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_make_runner(config: pytest.Config) -> Runner | None:
+    from .bench.runner import GenaiBenchRunner
+
+    return GenaiBenchRunner()

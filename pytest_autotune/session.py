@@ -110,8 +110,9 @@ class AutotuneSession:
         if self._deployer is None:
             from .deploy import Deployer
 
+            bench = self.config.hook.pytest_autotune_make_runner(config=self.config)
             self._deployer = Deployer(self.settings, self.backend, self.run_id, self.pool,
-                                      sink=self._sink())
+                                      sink=self._sink(), bench=bench)
         return self._deployer
 
     def _sink(self) -> Any:

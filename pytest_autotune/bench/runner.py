@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..backends.secrets import Redactor
 from ..errors import BenchError
@@ -71,10 +71,11 @@ class BenchRequest:
         return 120.0 + runs * (self.minutes * 60.0 + 10.0)
 
 
-def build_argv(req: BenchRequest, executable: str) -> list[str]:
+def build_argv(req: BenchRequest, executable: str | Sequence[str]) -> list[str]:
     w = req.workload
+    prefix = [executable] if isinstance(executable, str) else list(executable)
     argv = [
-        executable, "benchmark",
+        *prefix, "benchmark",
         "--api-backend", "sglang",  # sends ignore_eos, so output lengths are exact
         "--api-base", req.url,
         "--api-key", DUMMY_API_KEY,  # a real key travels in MODEL_API_KEY, never on argv
@@ -138,20 +139,52 @@ class BenchOutcome:
     argv: list[str]
 
 
+class Runner(Protocol):
+    """Measures workload points on a running server: one call, one benchmark process."""
+
+    def run(
+        self,
+        req: BenchRequest,
+        *,
+        sink: Sink | None = None,
+        abort: Callable[[], str | None] | None = None,
+    ) -> BenchOutcome:
+        ...
+
+
+@dataclass(frozen=True)
+class GenaiBenchRunner:
+    """The genai-bench CLI. ``command`` replaces the executable (an argv prefix), for a
+    genai-bench installed elsewhere or a stand-in that writes genai-bench's file layout."""
+
+    command: tuple[str, ...] = ()
+    poll: float = 1.0
+
+    def run(
+        self,
+        req: BenchRequest,
+        *,
+        sink: Sink | None = None,
+        abort: Callable[[], str | None] | None = None,
+    ) -> BenchOutcome:
+        command = self.command or (genai_bench_executable(),)
+        return run(req, sink=sink, abort=abort, poll=self.poll, command=command)
+
+
 def run(
     req: BenchRequest,
     *,
     sink: Sink | None = None,
     abort: Callable[[], str | None] | None = None,
     poll: float = 1.0,
+    command: Sequence[str] | None = None,
 ) -> BenchOutcome:
     """Run one genai-bench process; every requested point gets Metrics or a BenchError.
 
     ``abort`` is polled while it runs: when it returns a reason (the server died), genai-bench is
     stopped at once instead of firing connection errors until its time cap.
     """
-    executable = genai_bench_executable()
-    argv = build_argv(req, executable)
+    argv = build_argv(req, command or genai_bench_executable())
     req.out_dir.mkdir(parents=True, exist_ok=True)
     log_path = req.out_dir / "genai-bench.out"
     tail = Tail(80)
