@@ -11,10 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from .report.storage import find_run, load_run, run_files
 from .report.table import format_score, render_cases
+from .results import RunReport
 
 
 class _Writer:
@@ -23,41 +24,39 @@ class _Writer:
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
 
-    def write_line(self, text: str, **markup: bool) -> None:
-        self.stream.write(text + "\n")
+    def write_line(self, line: str, **markup: bool) -> None:
+        self.stream.write(line + "\n")
 
-    def write_sep(self, sep: str, title: str) -> None:
+    def write_sep(self, sep: str, title: str, **markup: bool) -> None:
         self.stream.write(f" {title} ".center(96, sep) + "\n")
 
 
-def show(report: dict[str, Any], out: _Writer) -> None:
-    out.write_sep("=", f"autotune run {report.get('run_id')} ({report.get('mode')} mode)")
+def show(report: RunReport, out: _Writer) -> None:
+    out.write_sep("=", f"autotune run {report.run_id} ({report.mode} mode)")
     render_cases(out, report)
 
 
-def compare(a: dict[str, Any], b: dict[str, Any], out: _Writer, threshold: float | None) -> int:
+def compare(a: RunReport, b: RunReport, out: _Writer, threshold: float | None) -> int:
     """Print each case's best score in A and B; return 1 if B regressed past ``threshold`` %."""
-    cases_a = {c["name"]: c for c in a.get("cases", [])}
     status = 0
     header = f"{'case':<28} {'A best':>16} {'B best':>16} {'change':>9}"
     out.write_line(header + "  B best configuration")
-    for case in b.get("cases", []):
-        old = cases_a.get(case["name"])
-        new_score = case.get("best_score")
-        old_score = old.get("best_score") if old else None
+    for case in b.cases:
+        old = a.case(case.name)
+        new_score = case.best.score if case.best else None
+        old_score = old.best.score if old and old.best else None
         change = ""
         regressed = False
         if old_score is not None and new_score is not None and old_score != 0:
             delta = (new_score - old_score) / abs(old_score)
-            better = delta if case.get("direction") == "maximize" else -delta
+            better = delta if case.direction == "maximize" else -delta
             change = f"{better:+.1%}"
             regressed = threshold is not None and better < -threshold / 100.0
         elif old_score is not None and new_score is None:
             change, regressed = "lost", threshold is not None
-        unit = case.get("unit", "")
-        best_id = case.get("best_config_id") or "-"
-        line = (f"{case['name']:<28} {format_score(old_score, unit):>16} "
-                f"{format_score(new_score, unit):>16} {change:>9}  {best_id}")
+        best_id = case.best.config_id if case.best else "-"
+        line = (f"{case.name:<28} {format_score(old_score, case.unit):>16} "
+                f"{format_score(new_score, case.unit):>16} {change:>9}  {best_id}")
         out.write_line(line + ("   REGRESSION" if regressed else ""))
         status |= int(regressed)
     return status
@@ -84,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             for path in run_files(storage):
                 report = load_run(path)
-                names = ", ".join(c["name"] for c in report.get("cases", []))
-                out.write_line(f"{path.name}  {report.get('mode', '?'):<8} {names}")
+                names = ", ".join(c.name for c in report.cases)
+                out.write_line(f"{path.name}  {report.mode:<8} {names}")
             return 0
         if args.command == "show":
             show(load_run(find_run(storage, args.run)), out)

@@ -1,13 +1,14 @@
 """YAML / JSON tuning cases as pytest collectors.
 
-A case file collects one :class:`ConfigurationNode` per configuration and, under it, one
+A case file collects one node per configuration the strategy plans and, under it, one
 :class:`PointItem` per workload point::
 
-    tuning_cases/chat.yaml::chat-1b[mem-fraction-static=0.8]::D(100,100)-c16
+    tuning_cases/chat.yaml::mem-fraction-static=0.8::D(100,100)-c16     a grid (fixed ids)
+    tuning_cases/chat.yaml::trial-07::D(100,100)-c16                     a trial slot
 
-The configuration node deploys the server in ``setup`` and stops it in ``teardown``, so pytest's
-own setup state deploys each configuration once, right before its first item, and tears it down
-after its last; a failed deployment errors (or skips, when infeasible) every item under it.
+A fixed node's configuration is known at collection; a trial slot asks the case's strategy for
+its configuration when it is set up. Either way the node's setup acquires the deployment (once
+for all of its points) and the session stops it after the node's last item.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .errors import AutotuneError, BenchError, ConfigError
-from .model import Configuration, Metrics, WorkloadPoint
-from .session import ITEM_KEY, RECORD_KEY, ItemInfo, get_session
+from .model import Configuration, WorkloadPoint
+from .session import ITEM_KEY, ItemInfo, get_session
 
 if TYPE_CHECKING:
     from .cases.case import Case
@@ -31,6 +32,7 @@ class CaseFile(pytest.File):
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         from .cases import load_case_file
+        from .strategy import slot_name
 
         try:
             display = str(self.path.relative_to(self.config.rootpath))
@@ -40,29 +42,44 @@ class CaseFile(pytest.File):
         try:
             case = load_case_file(self.path, display=display)
             session.check_case(case)
+            strategy = session.strategy_for(case)
         except ConfigError as exc:
             raise self.CollectError(f"invalid tuning case: {exc}") from None
+        plan = strategy.fixed_plan()
         nodes: list[pytest.Item | pytest.Collector] = []
-        for config in case.configurations:
-            nodes.append(ConfigurationNode.from_parent(
-                self, name=config.id, case=case, configuration=config,
-                marks=session.item_marks(case, config),
+        if plan is not None:
+            for config in plan:
+                nodes.append(DeploymentNode.from_parent(
+                    self, name=config.id, case=case, configuration=config,
+                    marks=session.item_marks(case, config),
+                ))
+            return nodes
+        budget = strategy.budget()
+        for slot in range(budget):
+            nodes.append(DeploymentNode.from_parent(
+                self, name=slot_name(slot, budget), case=case, slot=slot, marks=[],
             ))
         return nodes
 
 
-class ConfigurationNode(pytest.Collector):
-    """One configuration: deployed once for all of its workload points."""
+class DeploymentNode(pytest.Collector):
+    """One deployment: a fixed configuration, or a trial slot whose configuration the strategy
+    proposes at setup. Its points share the server."""
 
     def __init__(
-        self, *, case: Case, configuration: Configuration,
-        marks: list[pytest.MarkDecorator], **kwargs: Any,
+        self, *, case: Case, marks: list[pytest.MarkDecorator],
+        configuration: Configuration | None = None, slot: int | None = None, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.case = case
         self.configuration = configuration
+        self.slot = slot
         self.marks = marks
         self.deployment: Deployment | None = None
+
+    @property
+    def group(self) -> str:
+        return self.configuration.key if self.configuration is not None else self.nodeid
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         skip = next((m for m in self.marks if m.name == "skip"), None)
@@ -72,16 +89,18 @@ class ConfigurationNode(pytest.Collector):
             item = PointItem.from_parent(self, name=point.id, point=point)
             for mark in self.marks:
                 item.add_marker(mark)
-            item.stash[ITEM_KEY] = ItemInfo(self.case, self.configuration, point, reason)
+            item.stash[ITEM_KEY] = ItemInfo(self.case, point, self.group, self.configuration,
+                                            reason, self.slot)
             items.append(item)
         return items
 
     def setup(self) -> None:
-        self.deployment = get_session(self.config).acquire(self.case, self.configuration)
+        self.deployment = get_session(self.config).acquire(
+            self.case, self.group, self.configuration, self.slot
+        )
 
     def teardown(self) -> None:
-        self.deployment = None
-        get_session(self.config).release(self.configuration.key)
+        self.deployment = None  # the session stops the server after the group's last item
 
 
 class PointItem(pytest.Item):
@@ -90,38 +109,24 @@ class PointItem(pytest.Item):
     def __init__(self, *, point: WorkloadPoint, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.point = point
-        self.metrics: Metrics | None = None
 
     @property
-    def configuration_node(self) -> ConfigurationNode:
-        assert isinstance(self.parent, ConfigurationNode)
+    def node(self) -> DeploymentNode:
+        assert isinstance(self.parent, DeploymentNode)
         return self.parent
 
     def setup(self) -> None:
-        node = self.configuration_node
-        deployment = node.deployment
+        deployment = self.node.deployment
         assert deployment is not None
-        record = self.stash.setdefault(RECORD_KEY, {})
-        record.update(deployment_facts(deployment))
-        try:
-            metrics = deployment.measure(self.point)
-        except BenchError as exc:
-            error: BenchError | None = exc
-        else:
-            error = None
-        record["bench_seconds"] = deployment.seconds.get(self.point)
-        if error is not None:  # raised outside ``except``: pytest shows the message once
-            pytest.fail(f"benchmark failed: {error.render()}", pytrace=False)
-        record["metrics"] = metrics.to_dict()
-        self.metrics = metrics
+        measure(self, deployment, self.point)
 
     def runtest(self) -> None:
         from .slo import evaluate, failure_message
 
-        assert self.metrics is not None  # measured in setup
-        record = self.stash[RECORD_KEY]
-        verdicts = evaluate(self.configuration_node.case.slos, self.metrics)
-        record["verdicts"] = [v.to_dict() for v in verdicts]
+        measured = get_session(self.config).measured(self)
+        assert measured.metrics is not None  # measured in setup
+        verdicts = evaluate(self.node.case.slos, measured.metrics)
+        measured.verdicts = tuple(verdicts)
         if any(v.hard_failure for v in verdicts):
             pytest.fail(failure_message(self.point.id, verdicts), pytrace=False)
 
@@ -131,19 +136,23 @@ class PointItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        node = self.configuration_node
-        return self.path, 0, f"{node.case.name}: {node.configuration.id} @ {self.point.id}"
+        node = self.node
+        what = node.configuration.id if node.configuration is not None else node.name
+        return self.path, 0, f"{node.case.name}: {what} @ {self.point.id}"
 
 
-def deployment_facts(deployment: Deployment) -> dict[str, Any]:
-    handle = deployment.handle
-    info = handle.server_info
-    keep = ("max_total_num_tokens", "mem_fraction_static", "chunked_prefill_size",
-            "cuda_graph_max_bs", "max_running_requests", "schedule_policy", "tp_size", "dp_size",
-            "version", "sim")
-    return {
-        "deploy_seconds": handle.deploy_seconds,
-        "gpus": list(handle.gpu_ids),
-        "server_info": {k: info[k] for k in keep if k in info},
-        "artifacts": str(deployment.artifacts),
-    }
+def measure(item: pytest.Item, deployment: Deployment, point: WorkloadPoint) -> None:
+    """Measure ``point`` on the item's deployment, keeping what was learned on the item; a
+    benchmark failure fails the item's setup (an error) with the benchmark's output."""
+    measured = get_session(item.config).measured(item)
+    measured.facts = deployment.facts()
+    try:
+        metrics = deployment.measure(point)
+    except BenchError as exc:
+        error: BenchError | None = exc
+    else:
+        error = None
+    measured.bench_seconds = deployment.seconds.get(point)
+    if error is not None:  # raised outside ``except``: pytest shows the message once
+        pytest.fail(f"benchmark failed: {error.render()}", pytrace=False)
+    measured.metrics = metrics

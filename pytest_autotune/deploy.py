@@ -1,39 +1,37 @@
-"""One deployment per configuration, and the batched benchmark of its workload points."""
+"""The deployment service: one deployment per configuration, its batched benchmark, and the one
+place that decides when a server stops.
+
+pytest-free: the pytest layer asks :meth:`DeploymentService.acquire` for a configuration's
+deployment, :meth:`Deployment.measure` for a point's metrics, and tells
+:meth:`DeploymentService.item_done` when an item finished and which configuration runs next.
+"""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import pytest
 
 from .backends.base import Backend, DeployContext, ServerHandle, ServerSpec
 from .backends.wait import is_healthy
 from .bench import runner
 from .bench.plan import plan
 from .cases.case import Case
-from .errors import BenchError, Infeasible
+from .errors import BenchError
 from .gpus import GpuLease, GpuPool
 from .model import Configuration, Metrics, WorkloadPoint
+from .results import DeploymentFacts
 from .settings import Settings
 
 BUILTIN_TOKENIZER = Path(__file__).resolve().parent / "data" / "tokenizer"
 Sink = Callable[[str], object]
-
-
-class InfeasibleSkip(pytest.skip.Exception):  # type: ignore[misc,name-defined]
-    """A skip that means: this configuration cannot run on this hardware.
-
-    Reported by pytest as ``Infeasible: <reason>`` (the name users read in skip reasons).
-    """
-
-
-InfeasibleSkip.__module__ = "builtins"
-InfeasibleSkip.__qualname__ = "Infeasible"
+#: server_info keys a record keeps (the resolved values that explain a result)
+FACT_KEYS = ("max_total_num_tokens", "mem_fraction_static", "chunked_prefill_size",
+             "cuda_graph_max_bs", "max_running_requests", "schedule_policy", "tp_size", "dp_size",
+             "version", "sim")
 
 
 def config_dirname(config: Configuration) -> str:
@@ -43,10 +41,10 @@ def config_dirname(config: Configuration) -> str:
     return f"{config.index:03d}-{slug}-{config.hash}"
 
 
-def tokenizer_for(case: Case, settings: Settings) -> str:
-    """The tokenizer genai-bench uses: the simulator's own in sim mode (it counts tokens with
-    it); otherwise the case's, or the model directory."""
-    if settings.simulated or case.tokenizer == "builtin":
+def tokenizer_for(case: Case, *, simulated: bool) -> str:
+    """The tokenizer genai-bench uses: the simulator's own with a simulated backend (it counts
+    tokens with it); otherwise the case's, or the model directory."""
+    if simulated or case.tokenizer == "builtin":
         return str(BUILTIN_TOKENIZER)
     return case.tokenizer or case.model_path
 
@@ -64,9 +62,18 @@ class Deployment:
     planned: Sequence[WorkloadPoint]
     runner: runner.Runner = field(default_factory=runner.GenaiBenchRunner)
     sink: Sink | None = None
+    simulated: bool = False
     results: dict[WorkloadPoint, Metrics | BenchError] = field(default_factory=dict)
     seconds: dict[WorkloadPoint, float] = field(default_factory=dict)
     invocations: int = 0
+
+    def facts(self) -> DeploymentFacts:
+        info = self.handle.server_info
+        return DeploymentFacts(
+            deploy_seconds=self.handle.deploy_seconds, gpus=tuple(self.handle.gpu_ids),
+            server_info={k: info[k] for k in FACT_KEYS if k in info},
+            artifacts=str(self.artifacts),
+        )
 
     def measure(self, point: WorkloadPoint) -> Metrics:
         if point not in self.results:
@@ -93,7 +100,7 @@ class Deployment:
         request = runner.BenchRequest(
             url=self.handle.url,
             api_model_name=self.case.api_model_name,
-            tokenizer=tokenizer_for(self.case, self.settings),
+            tokenizer=tokenizer_for(self.case, simulated=self.simulated),
             workload=self.case.workload,
             invocation=invocation,
             out_dir=self.artifacts / f"genai-bench-{self.invocations}",
@@ -125,8 +132,14 @@ class Deployment:
             self.seconds[p] = outcome.seconds / len(outcome.results)
 
 
-class Deployer:
-    """Leases GPUs, deploys through the backend, and hands out :class:`Deployment` objects."""
+class DeploymentService:
+    """Leases GPUs, deploys through the backend, and keeps each configuration's deployment
+    alive from its first item to its last.
+
+    Deployments are keyed by *group*: a configuration's key for fixed items, a trial slot's id for
+    slot items. A failed deployment is remembered, so the group's other items get the same
+    error (or infeasible outcome) without another attempt.
+    """
 
     def __init__(
         self,
@@ -134,6 +147,7 @@ class Deployer:
         backend: Backend,
         run_id: str,
         pool: GpuPool | None,
+        *,
         sink: Sink | None = None,
         bench: runner.Runner | None = None,
     ) -> None:
@@ -144,7 +158,11 @@ class Deployer:
         self.sink = sink
         self.bench = bench or runner.GenaiBenchRunner()
         self.swept: list[str] | None = None
+        self.planned: dict[str, list[WorkloadPoint]] = {}
+        self._live: dict[str, tuple[ExitStack, Deployment]] = {}
+        self._failed: dict[str, BaseException] = {}
 
+    # -- what a configuration is -----------------------------------------------------------------
     def spec(self, case: Case, config: Configuration) -> ServerSpec:
         spec = ServerSpec.from_case(case, config)
         if self.settings.deploy_timeout is not None:
@@ -152,6 +170,25 @@ class Deployer:
         if self.settings.endpoint is not None:
             spec = replace(spec, endpoint=self.settings.endpoint)
         return spec
+
+    def launch_command(self, case: Case, config: Configuration) -> tuple[str, ...]:
+        """The command a user would run to deploy this configuration (empty if unknown)."""
+        try:
+            return tuple(self.backend.display_command(self.spec(case, config)))
+        except Exception:  # a broken backend must not hide the item's own outcome
+            return ()
+
+    def prelaunch_reason(self, case: Case, config: Configuration, pool_note: str = "") -> \
+            str | None:
+        """Why this configuration cannot start here at all (checked before any deploy)."""
+        from .feasibility import infeasible_before_launch
+
+        if not self.backend.capabilities.deploys:
+            return None
+        return infeasible_before_launch(
+            self.spec(case, config), pool_size=len(self.pool) if self.pool is not None else None,
+            simulated=self.backend.capabilities.simulated, pool_note=pool_note,
+        )
 
     def artifacts(self, case: Case, config: Configuration) -> Path:
         """A new directory for this deployment (a configuration deployed twice — on two xdist
@@ -167,16 +204,63 @@ class Deployer:
             return path
         raise OSError(f"cannot create a results directory next to {base}")
 
+    # -- lifetime ----------------------------------------------------------------------------
+    def plan(self, group: str, point: WorkloadPoint) -> None:
+        """Announce a point the group's deployment will measure (one benchmark covers them)."""
+        points = self.planned.setdefault(group, [])
+        if point not in points:
+            points.append(point)
+
+    def acquire(self, group: str, case: Case, config: Configuration) -> Deployment:
+        """The live deployment of ``group``, deploying ``config`` on first use."""
+        if group in self._failed:
+            raise self._failed[group]
+        if group in self._live:
+            return self._live[group][1]
+        stack = ExitStack()
+        try:
+            deployment = stack.enter_context(self.open(case, config, self.planned.get(group, [])))
+        except BaseException as exc:
+            stack.close()
+            if isinstance(exc, Exception):  # not Ctrl-C: that ends the run
+                self._failed[group] = exc
+            raise
+        self._live[group] = (stack, deployment)
+        return deployment
+
+    def item_done(self, group: str, next_group: str | None) -> None:
+        """An item of ``group`` finished; its server stops unless the next item shares it."""
+        if next_group != group:
+            self.release(group)
+
+    def fail(self, group: str, error: Exception) -> None:
+        """Record that ``group`` cannot deploy (found before trying): its items get ``error``."""
+        self._failed[group] = error
+
+    def release(self, group: str) -> None:
+        """Stop the server of ``group`` (if it runs) and forget a failed attempt."""
+        self._failed.pop(group, None)
+        live = self._live.pop(group, None)
+        if live is not None:
+            live[0].close()
+
+    def release_all(self) -> None:
+        for group in list(self._live):
+            self.release(group)
+        self._failed.clear()
+
     @contextmanager
     def open(
-        self, case: Case, config: Configuration, planned: Sequence[WorkloadPoint]
+        self, case: Case, config: Configuration, planned: Sequence[WorkloadPoint] = ()
     ) -> Iterator[Deployment]:
+        """Deploy ``config`` for the duration of a ``with`` block (GPU lease included)."""
         if self.swept is None:
             self.swept = self.backend.sweep()
         spec = self.spec(case, config)
         artifacts = self.artifacts(case, config)
+        caps = self.backend.capabilities
         lease: GpuLease | None = None
-        if self.pool is not None and spec.gpus > 0 and self.backend.name != "endpoint":
+        if self.pool is not None and spec.gpus > 0 and caps.local_gpus:
             lease = self.pool.lease(spec.gpus, timeout=spec.deploy_timeout,
                                     note=f"{self.run_id} {config.key}")
         try:
@@ -189,15 +273,10 @@ class Deployer:
                         "pytest-autotune.config": config.hash},
             )
             started = time.monotonic()
-            try:
-                with self.backend.deploy(spec, ctx) as handle:
-                    handle.deploy_seconds = handle.deploy_seconds or time.monotonic() - started
-                    yield Deployment(case, config, handle, self.settings, artifacts, planned,
-                                     self.bench, self.sink)
-            except Infeasible as exc:
-                if self.settings.strict:
-                    raise
-                raise InfeasibleSkip(exc.render(), pytrace=False) from None
+            with self.backend.deploy(spec, ctx) as handle:
+                handle.deploy_seconds = handle.deploy_seconds or time.monotonic() - started
+                yield Deployment(case, config, handle, self.settings, artifacts, planned,
+                                 self.bench, self.sink, caps.simulated)
         finally:
             if lease is not None:
                 lease.release()

@@ -7,10 +7,8 @@ tail of the server or benchmark log.
 
 from __future__ import annotations
 
-import pytest
 
-
-class AutotuneWarning(pytest.PytestWarning):
+class AutotuneWarning(UserWarning):
     """Accepted, but deserves attention.
 
     Filter with ``ignore::pytest_autotune.errors.AutotuneWarning``.

@@ -27,7 +27,7 @@ import pytest
 
 from .errors import BenchError
 from .model import Configuration, Metrics, WorkloadPoint
-from .session import RECORD_KEY, AutotuneSession, get_session
+from .session import AutotuneSession, get_session
 
 if TYPE_CHECKING:
     from .backends.base import ServerHandle
@@ -84,7 +84,7 @@ def autotune_deployment(
     stops right after its last (pytest groups the items of a configuration together).
     """
     param = autotune_configuration
-    return autotune_session.acquire(param.case, param.config)
+    return autotune_session.acquire(param.case, param.config.key, param.config)
 
 
 @pytest.fixture
@@ -109,16 +109,15 @@ def autotune_metrics(
     The points of one configuration are measured together, in as few genai-bench processes as
     possible, the first time any of them is requested.
     """
-    from .collect import deployment_facts
+    from .collect import measure
     from .slo import evaluate
 
-    record = request.node.stash.setdefault(RECORD_KEY, {})
-    record.update(deployment_facts(autotune_deployment))
-    metrics = _measure(autotune_deployment, autotune_point)
-    record["metrics"] = metrics.to_dict()
-    record["bench_seconds"] = autotune_deployment.seconds.get(autotune_point)
-    record["verdicts"] = [v.to_dict() for v in evaluate(autotune_deployment.case.slos, metrics)]
-    return metrics
+    item = request.node
+    measure(item, autotune_deployment, autotune_point)
+    measured = get_session(item.config).measured(item)
+    assert measured.metrics is not None
+    measured.verdicts = tuple(evaluate(autotune_deployment.case.slos, measured.metrics))
+    return measured.metrics
 
 
 def _measure(deployment: Deployment, point: WorkloadPoint) -> Metrics:
@@ -167,7 +166,7 @@ def autotune_bench(autotune_deployment: Deployment) -> Callable[[str, int], Metr
     (cached per point; runs genai-bench when the point is new)."""
 
     def bench(scenario: str, concurrency: int) -> Metrics:
-        from .cases.schema import canonical_scenario
+        from .grammar import canonical_scenario
 
         point = WorkloadPoint(canonical_scenario(scenario), int(concurrency))
         return _measure(autotune_deployment, point)
@@ -181,4 +180,9 @@ def autotune_server_factory(
 ) -> Callable[[Case, Configuration], AbstractContextManager[Deployment]]:
     """Deploy any configuration by hand:
     ``with autotune_server_factory(case, config) as deployment: ...``."""
-    return autotune_session.open_deployment
+    service = autotune_session.service
+
+    def open_deployment(case: Case, config: Configuration) -> AbstractContextManager[Deployment]:
+        return service.open(case, config)
+
+    return open_deployment

@@ -141,10 +141,11 @@ def nvml_gpus() -> tuple[list[str], Callable[[], dict[str, int]] | None, str]:
     return ids, free, f"{len(ids)} GPU(s) from NVML"
 
 
-def make_pool(settings: Any, run_id: str) -> tuple[GpuPool | None, str]:
-    """The pool this run leases from, and a note on where it came from."""
+def make_pool(settings: Any, run_id: str, *, virtual: bool) -> tuple[GpuPool | None, str]:
+    """The pool this run leases from, and a note on where it came from. A simulated backend
+    leases from a virtual pool of ``--autotune-sim-gpus`` GPUs."""
     root: Path = settings.lock_dir
-    if settings.mode == "sim":
+    if virtual:
         ids = [str(i) for i in range(settings.sim_gpus)]
         note = f"virtual pool of {len(ids)} simulated GPUs"
         return GpuPool(ids, root / "virtual" / run_id, virtual=True), note

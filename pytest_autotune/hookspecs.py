@@ -1,29 +1,37 @@
 """Hooks a ``conftest.py`` (or another plugin) can implement to customise pytest-autotune.
 
-Defaults live in :mod:`pytest_autotune.scoring` and :mod:`pytest_autotune.session` as ``trylast``
-implementations, so any conftest implementation runs first and wins for ``firstresult`` hooks.
+Defaults live in :mod:`pytest_autotune.defaults` as ``trylast`` implementations, so any
+conftest implementation runs first and wins for ``firstresult`` hooks.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
     from .backends.base import Backend
     from .bench.runner import Runner
-    from .trials import Trial
+    from .cases.case import Case
+    from .report.writers import ReportWriter
+    from .results import RunReport, Trial
+    from .strategy import Strategy
 
 
 @pytest.hookspec(firstresult=True)
 def pytest_autotune_make_backend(config: pytest.Config, mode: str) -> Backend | None:
     """Return the backend that deploys servers in ``mode``, or None to let the next one decide.
 
+    Called once per run, at configure time: a mode no implementation answers for is a usage
+    error, so returning a backend for a new name (``--autotune-mode=relay``) adds a mode.
+    The backend's ``capabilities`` tell the plugin what it can do (deploy, tune flags, lease
+    local GPUs, simulated).
+
     Example (a conftest that deploys through an in-house launcher)::
 
         def pytest_autotune_make_backend(config, mode):
-            if mode == "local":
+            if mode == "launcher":
                 return MyLauncherBackend(config)
 
     .. versionadded:: 0.1
@@ -47,11 +55,35 @@ def pytest_autotune_make_runner(config: pytest.Config) -> Runner | None:
 
 
 @pytest.hookspec(firstresult=True)
+def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) -> \
+        Strategy | None:
+    """Return the search strategy ``name`` for ``case`` (a
+    :class:`~pytest_autotune.strategy.Strategy`), or None to let the next one decide.
+
+    A strategy with a fixed plan (the grid) collects one node per configuration; one without
+    collects trial slots (``chat.yaml::trial-07``) and proposes each slot's configuration when
+    the slot is set up.
+
+    Example (the grid, collected as trial slots)::
+
+        from pytest_autotune.strategy import GridStrategy
+
+        def pytest_autotune_make_strategy(config, case, name):
+            if name == "grid":
+                return GridStrategy(case, slots=True)
+
+    .. versionadded:: 0.2
+    """
+
+
+@pytest.hookspec(firstresult=True)
 def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> float | None:
     """Score one configuration (a :class:`~pytest_autotune.trials.Trial` with every workload
     point it measured). Return None when the configuration is not eligible (e.g. no point met
-    the SLOs). Higher or lower is better according to ``trial.objective_direction``, unless
-    you also implement ``pytest_autotune_select_best``.
+    the SLOs). Called on the controller the moment the trial completes. Higher or lower is
+    better according to the case objective's direction
+    (``pytest_autotune.scoring.objective_of(trial).direction``), unless you also implement
+    ``pytest_autotune_select_best``.
 
     Example (rank by p90 TTFT at concurrency 16, lower is better)::
 
@@ -74,8 +106,9 @@ def pytest_autotune_select_best(config: pytest.Config, trials: list[Trial]) -> T
 @pytest.hookspec
 def pytest_autotune_trial_finished(config: pytest.Config, trial: Trial) -> None:
     """Called on the controller when every selected workload point of a configuration has
-    reported (or at the end of the run for configurations cut short). Use it to feed an
-    optimiser or a logger.
+    reported (or at the end of the run for configurations cut short), after scoring:
+    ``trial.score`` holds ``pytest_autotune_score_trial``'s result. Use it to feed an optimiser
+    or a logger.
 
     .. versionadded:: 0.1
     """
@@ -84,16 +117,40 @@ def pytest_autotune_trial_finished(config: pytest.Config, trial: Trial) -> None:
 @pytest.hookspec(firstresult=True)
 def pytest_autotune_generate_report(
     config: pytest.Config, trials: list[Trial], best: dict[str, Trial | None]
-) -> dict[str, Any] | None:
-    """Build the run report (a JSON-able dict) from every trial and the best one per case.
+) -> RunReport | None:
+    """Build the run report (a :class:`~pytest_autotune.results.RunReport`) from every trial
+    and the best one per case.
 
     .. versionadded:: 0.1
     """
 
 
 @pytest.hookspec
-def pytest_autotune_update_report(config: pytest.Config, report: dict[str, Any]) -> None:
-    """Edit the run report in place before it is written and shown (add CI metadata, ...).
+def pytest_autotune_update_report(config: pytest.Config, report: RunReport) -> None:
+    """Edit the run report in place before it is written and shown. Keys put in
+    ``report.extra`` are written at the top level of the run file (CI metadata, ...).
 
     .. versionadded:: 0.1
+    """
+
+
+@pytest.hookspec
+def pytest_autotune_report_writers(config: pytest.Config) -> list[ReportWriter] | None:
+    """Return report writers (:class:`~pytest_autotune.report.writers.ReportWriter`) to run
+    on the final report; every implementation's writers run. The defaults write the
+    per-case results files, the run file, and the terminal table.
+
+    Example (a CSV of every point)::
+
+        class CsvWriter:
+            format, stage = "csv", "files"
+            def write(self, report, ctx):
+                path = ctx.results_dir / "points.csv"
+                ...
+                return [path]
+
+        def pytest_autotune_report_writers(config):
+            return [CsvWriter()]
+
+    .. versionadded:: 0.2
     """

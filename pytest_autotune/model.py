@@ -11,7 +11,9 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, TypedDict
+from typing import Any
+
+from .grammar import point_id
 
 FlagValue = str | int | float | bool
 
@@ -170,7 +172,7 @@ class WorkloadPoint:
 
     @property
     def id(self) -> str:
-        return f"{self.scenario}-c{self.concurrency}"
+        return point_id(self.scenario, self.concurrency)
 
     def to_dict(self) -> dict[str, Any]:
         return {"scenario": self.scenario, "concurrency": self.concurrency}
@@ -252,36 +254,6 @@ class Configuration:
         """Parameters under the names the case wrote them with."""
         names = dict(self.labels)
         return {names.get(k, k): v for k, v in self.params}
-
-
-class PointRecord(TypedDict, total=False):
-    """What one test item reports about its workload point (crosses xdist as a plain dict)."""
-
-    case: str
-    source: str
-    config_id: str
-    config_key: str
-    config_index: int
-    params: dict[str, FlagValue]
-    labels: dict[str, str]
-    point: dict[str, Any]
-    nodeid: str
-    outcome: Literal["passed", "failed", "infeasible", "error", "skipped"]
-    reason: str | None
-    metrics: dict[str, Any] | None
-    verdicts: list[dict[str, Any]]
-    launch_command: list[str]
-    mode: str
-    simulated: bool
-    gpus: list[str]
-    deploy_seconds: float | None
-    bench_seconds: float | None
-    expected_points: int
-    objective: str
-    steepness: float
-    seed: dict[str, Any]
-    server_info: dict[str, Any]
-    artifacts: str | None
 
 
 def unique(values: Iterable[Any]) -> list[Any]:

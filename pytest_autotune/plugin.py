@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -25,10 +25,6 @@ from .fixtures import (
     autotune_slo,
 )
 from .session import SESSION_KEY, TERMINAL_FD, AutotuneSession, get_session
-
-if TYPE_CHECKING:
-    from .backends.base import Backend
-    from .bench.runner import Runner
 
 __all__ = [
     "autotune_bench", "autotune_configuration", "autotune_deployment", "autotune_metrics",
@@ -76,18 +72,16 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from . import scoring
-    from .keywords import rewrite_expression
-    from .report import build
+    from . import defaults
+    from .grammar import rewrite_expression
 
     config.addinivalue_line("markers", MARKER_HELP)
     if config.option.keyword:
         config.option.keyword = rewrite_expression(config.option.keyword)
+    config.pluginmanager.register(defaults, "autotune-defaults")
     session = AutotuneSession(config)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "autotune-session")
-    config.pluginmanager.register(scoring, "autotune-scoring")
-    config.pluginmanager.register(build, "autotune-report")
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist_support import XdistHooks
 
@@ -120,7 +114,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[TERMINAL_FD]
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
-        for name in ("autotune-session", "autotune-scoring", "autotune-report", "autotune-xdist"):
+        for name in ("autotune-session", "autotune-defaults", "autotune-xdist"):
             plugin = config.pluginmanager.get_plugin(name)
             if plugin is not None:
                 config.pluginmanager.unregister(plugin)
@@ -169,10 +163,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             "autotune_bench or autotune_configuration"
         )
     session = get_session(metafunc.config)
+    try:
+        plan = session.strategy_for(case).fixed_plan()
+    except ConfigError as exc:
+        raise pytest.Collector.CollectError(f"invalid tuning case: {exc}") from None
+    if plan is None:
+        raise pytest.Collector.CollectError(
+            f"{source}: this case's search strategy chooses configurations while the run goes "
+            "on (trial slots), which only case files support; write the case as a YAML file"
+        )
     metafunc.parametrize(
         "autotune_configuration",
         [pytest.param(ConfigParam(case, c), id=c.id, marks=session.item_marks(case, c))
-         for c in case.configurations],
+         for c in plan],
         indirect=True, scope="session",
     )
     if "autotune_point" in metafunc.fixturenames:
@@ -181,16 +184,3 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             indirect=True,
         )
 
-
-@pytest.hookimpl(trylast=True)
-def pytest_autotune_make_backend(config: pytest.Config, mode: str) -> Backend | None:
-    from .backends.registry import make_backend
-
-    return make_backend(get_session(config).settings, mode)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_autotune_make_runner(config: pytest.Config) -> Runner | None:
-    from .bench.runner import GenaiBenchRunner
-
-    return GenaiBenchRunner()

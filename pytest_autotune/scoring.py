@@ -1,4 +1,5 @@
-"""Objectives and the default scoring / selection hooks.
+"""Objectives: how a trial is scored and the best of a case chosen (no pytest here: the
+default hook implementations in :mod:`pytest_autotune.defaults` call these functions).
 
 The default objective ranks configurations by the highest output throughput they reached at a
 workload point where every SLO held. The earlier tool's objectives (``minimize_latency``,
@@ -14,9 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
-from .trials import PointResult, Trial
+from .results import PointResult, Trial
+from .slo import Verdict
 
 
 @dataclass(frozen=True)
@@ -84,25 +84,25 @@ def _aggregate_slo_value(
 def slo_penalty(trial: Trial) -> tuple[float, bool]:
     """(P, hard_failure) of the earlier tool: P = Σ weight·exp(r/steepness) over missed SLOs,
     evaluated on the aggregated metrics; a hard SLO missed by more than its fail_ratio fails."""
-    seen: dict[str, dict[str, Any]] = {}
+    seen: dict[str, Verdict] = {}
     for p in trial.points:
         for v in p.verdicts:
-            seen.setdefault(v["slo"], v)
+            seen.setdefault(v.slo.text, v)
     penalty, hard = 0.0, False
     for v in seen.values():
-        metric, _, stat = str(v["metric"]).partition(".")
-        value = _aggregate_slo_value(trial.points, metric, stat or None)
-        threshold = float(v["threshold"])
+        slo = v.slo
+        value = _aggregate_slo_value(trial.points, slo.metric, slo.stat)
+        threshold = slo.threshold
         if value is None or threshold <= 0:
             continue
-        lower_is_better = v.get("op", "<=") in ("<=", "<")
+        lower_is_better = slo.op in ("<=", "<")
         r = (value - threshold) / threshold if lower_is_better else (threshold - value) / threshold
         if r <= 0:
             continue
-        if v.get("hard") and r > float(v.get("fail_ratio") or 0.0):
+        if slo.hard and r > slo.fail_ratio:
             hard = True
         else:
-            penalty += float(v.get("weight", 1.0)) * math.exp(r / trial.steepness)
+            penalty += slo.weight * math.exp(r / trial.steepness)
     return penalty, hard
 
 
@@ -166,17 +166,19 @@ def better(a: float, b: float, direction: str) -> bool:
     return a > b if direction == "maximize" else a < b
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> float | None:
+def score_trial(trial: Trial) -> float | None:
+    """The trial's score under its case's objective (None: not eligible)."""
     return objective_of(trial).score(trial)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_autotune_select_best(config: pytest.Config, trials: list[Trial]) -> Trial | None:
+def select_best(trials: Sequence[Trial]) -> Trial | None:
+    """The best scored trial in the objective's direction; the first one wins an exact tie."""
     best: Trial | None = None
     for trial in trials:
         if trial.score is None:
             continue
-        if best is None or better(trial.score, best.score, objective_of(trial).direction):  # type: ignore[arg-type]
+        if best is None or best.score is None or better(
+            trial.score, best.score, objective_of(trial).direction
+        ):
             best = trial
     return best

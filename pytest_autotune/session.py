@@ -1,55 +1,88 @@
-"""The controller-side session object: trials from reports, scoring, reports, exit status.
+"""The session object: pytest's hooks translated into calls on the core services.
 
-Registered in ``pytest_configure`` and reached through :data:`SESSION_KEY`. Workers (xdist)
-deploy and benchmark but write no report: records travel on test reports to the controller.
+Registered in ``pytest_configure`` and reached through :data:`SESSION_KEY`. It owns no logic of
+its own beyond that translation: the :class:`~pytest_autotune.deploy.DeploymentService` deploys
+and measures, the :class:`~pytest_autotune.store.ResultsStore` collects records into trials and
+scores each as it completes, strategies propose configurations, report writers render the
+report. Workers (xdist) deploy and benchmark but write nothing: records travel to the controller
+on test reports.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import signal
 import threading
 import time
-from collections.abc import Generator, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Generator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .model import Configuration, PointRecord, WorkloadPoint
+from .errors import ConfigError, DeployError, Infeasible
+from .model import Configuration, Metrics, WorkloadPoint
+from .results import ConfigIdentity, DeploymentFacts, PointRecord, RunReport, Trial
 from .settings import Settings
+from .slo import Verdict
 
 if TYPE_CHECKING:
-    from .backends.base import Backend
+    from .backends.base import Backend, Capabilities
     from .cases.case import Case
-    from .deploy import Deployer, Deployment
+    from .deploy import Deployment, DeploymentService
     from .gpus import GpuPool
-    from .trials import Trial
+    from .report.writers import ReportWriter, WriteContext
+    from .store import ResultsStore
+    from .strategy import Strategy
 
 SESSION_KEY = pytest.StashKey["AutotuneSession"]()
+#: a duplicate of the terminal's fd, taken before pytest starts capturing (plugin.py)
+TERMINAL_FD = pytest.StashKey[int]()
 
 
 @dataclass(frozen=True)
 class ItemInfo:
-    """What an autotune item measures; kept in ``item.stash[ITEM_KEY]``."""
+    """What an autotune item measures; kept in ``item.stash[ITEM_KEY]``.
+
+    ``group`` names the deployment the item shares with its siblings: the configuration's key
+    for fixed items, the trial slot's node id for slot items, whose configuration the strategy
+    chooses when the slot is set up (``config`` is None until then).
+    """
 
     case: Case
-    config: Configuration
     point: WorkloadPoint
+    group: str
+    config: Configuration | None = None
     infeasible: str | None = None
+    slot: int | None = None
+
+
+@dataclass
+class Measurement:
+    """What an item's setup and call learned (turned into its record when it reports)."""
+
+    facts: DeploymentFacts | None = None
+    metrics: Metrics | None = None
+    bench_seconds: float | None = None
+    verdicts: tuple[Verdict, ...] = field(default=())
 
 
 ITEM_KEY = pytest.StashKey[ItemInfo]()
-#: partial record the item's setup/call filled in (metrics, verdicts, deployment facts)
-RECORD_KEY = pytest.StashKey[dict[str, Any]]()
+MEASUREMENT_KEY = pytest.StashKey[Measurement]()
 SENT_KEY = pytest.StashKey[bool]()
-#: a duplicate of the terminal's fd, taken before pytest starts capturing (plugin.py)
-TERMINAL_FD = pytest.StashKey[int]()
+
+
+class InfeasibleSkip(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+    """A skip that means: this configuration cannot run on this hardware.
+
+    Reported by pytest as ``Infeasible: <reason>`` (the name users read in skip reasons).
+    """
+
+
+InfeasibleSkip.__module__ = "builtins"
+InfeasibleSkip.__qualname__ = "Infeasible"
 
 
 def new_run_id() -> str:
@@ -68,52 +101,66 @@ class AutotuneSession:
         self.is_worker = workerinput is not None
         self.run_id: str = (workerinput or {}).get("autotune_run_id") or new_run_id()
         self.started = time.time()
-        self._backend: Backend | None = None
+        self.backend: Backend = self._make_backend()
         self._pool: GpuPool | None = None
         self._pool_note = ""
-        self._deployer: Deployer | None = None
-        self.planned: dict[str, list[WorkloadPoint]] = {}
-        self.records: list[PointRecord] = []
-        self._finished_keys: set[str] = set()
-        self.trials: list[Trial] = []
-        self.best: dict[str, Trial | None] = {}
-        self.report: dict[str, Any] | None = None
+        self._service: DeploymentService | None = None
+        self._store: ResultsStore | None = None
+        self._strategies: dict[tuple[str, str], Strategy] = {}
+        self._slots: dict[str, Configuration] = {}
+        self._local: dict[str, list[PointRecord]] = {}
+        self.expected: dict[str, int] = {}
+        self.report: RunReport | None = None
+        self.context: WriteContext | None = None
         self.written: list[Path] = []
         self.swept_at_end: list[str] = []
-        self._live: dict[str, tuple[ExitStack, Deployment]] = {}
-        self._failed: dict[str, BaseException] = {}
         self.failures: list[str] = []
-        self._sigterm: Any = None
 
-    # -- resources ------------------------------------------------------------------------------
-    @property
-    def backend(self) -> Backend:
-        if self._backend is None:
-            backend = self.config.hook.pytest_autotune_make_backend(
-                config=self.config, mode=self.settings.mode
+    # -- services -----------------------------------------------------------------------------
+    def _make_backend(self) -> Backend:
+        from .settings import MODES
+
+        mode = self.settings.mode
+        backend = self.config.hook.pytest_autotune_make_backend(config=self.config, mode=mode)
+        if backend is None:
+            raise pytest.UsageError(
+                f"--autotune-mode: unknown mode {mode!r}; valid modes: {', '.join(MODES)} "
+                "(a plugin adds others through pytest_autotune_make_backend)"
             )
-            if backend is None:
-                raise pytest.UsageError(f"no backend for mode {self.settings.mode!r}")
-            self._backend = backend
-        return self._backend
+        return backend  # type: ignore[no-any-return]
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.backend.capabilities
 
     @property
     def pool(self) -> GpuPool | None:
-        if self._pool is None and self.settings.mode != "endpoint":
+        if self._pool is None and self.capabilities.local_gpus:
             from .gpus import make_pool
 
-            self._pool, self._pool_note = make_pool(self.settings, self.run_id)
+            self._pool, self._pool_note = make_pool(
+                self.settings, self.run_id, virtual=self.capabilities.simulated
+            )
         return self._pool
 
     @property
-    def deployer(self) -> Deployer:
-        if self._deployer is None:
-            from .deploy import Deployer
+    def service(self) -> DeploymentService:
+        if self._service is None:
+            from .deploy import DeploymentService
 
             bench = self.config.hook.pytest_autotune_make_runner(config=self.config)
-            self._deployer = Deployer(self.settings, self.backend, self.run_id, self.pool,
-                                      sink=self._sink(), bench=bench)
-        return self._deployer
+            self._service = DeploymentService(self.settings, self.backend, self.run_id,
+                                              self.pool, sink=self._sink(), bench=bench)
+        return self._service
+
+    @property
+    def store(self) -> ResultsStore:
+        if self._store is None:
+            from .store import ResultsStore
+
+            journal = self.settings.results_dir / "runs" / self.run_id / "records.jsonl"
+            self._store = ResultsStore(journal, on_complete=self._trial_completed)
+        return self._store
 
     def _sink(self) -> Any:
         """``--autotune-verbose``: server and benchmark lines, written from background threads
@@ -130,102 +177,46 @@ class AutotuneSession:
 
         return write
 
-    @contextmanager
-    def open_deployment(self, case: Case, config: Configuration) -> Iterator[Deployment]:
-        """Deploy a configuration for the duration of a ``with`` block."""
-        with self.deployer.open(case, config, self.planned.get(config.key, [])) as deployment:
-            yield deployment
+    def strategy_for(self, case: Case) -> Strategy:
+        from .strategy import DEFAULT_STRATEGY
 
-    def acquire(self, case: Case, config: Configuration) -> Deployment:
-        """The live deployment of ``config``, deploying it on first use.
-
-        A failed deployment is remembered: the configuration's other items get the same
-        error (or infeasible skip) without another attempt.
-        """
-        from .errors import DeployError
-
-        key = config.key
-        if key in self._failed:
-            raise self._failed[key]
-        if key in self._live:
-            return self._live[key][1]
-        stack = ExitStack()
-        try:
-            deployment = stack.enter_context(self.open_deployment(case, config))
-        except DeployError as exc:
-            stack.close()
-            failure = pytest.fail.Exception(f"deployment failed: {exc.render()}", pytrace=False)
-            self._failed[key] = failure
-            raise failure from None
-        except (Exception, pytest.skip.Exception) as exc:
-            stack.close()
-            self._failed[key] = exc
-            raise
-        except BaseException:
-            stack.close()
-            raise
-        self._live[key] = (stack, deployment)
-        return deployment
-
-    def release(self, key: str) -> None:
-        """Stop the server of ``key`` (if it runs) and forget a failed attempt."""
-        self._failed.pop(key, None)
-        live = self._live.pop(key, None)
-        if live is not None:
-            live[0].close()
-
-    def release_all(self) -> None:
-        for key in list(self._live):
-            self.release(key)
-        self._failed.clear()
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
-        """A configuration's server stops right after its last item (pytest groups them)."""
-        info = item.stash.get(ITEM_KEY, None)
-        if info is None:
-            return
-        following = nextitem.stash.get(ITEM_KEY, None) if nextitem is not None else None
-        if following is None or following.config.key != info.config.key:
-            self.release(info.config.key)
+        name = DEFAULT_STRATEGY
+        key = (case.source, case.name)
+        if key not in self._strategies:
+            strategy = self.config.hook.pytest_autotune_make_strategy(
+                config=self.config, case=case, name=name
+            )
+            if strategy is None:
+                raise ConfigError(f"no search strategy named {name!r}", source=case.source,
+                                  field="search.strategy")
+            self._strategies[key] = strategy
+        return self._strategies[key]
 
     # -- collection ---------------------------------------------------------------------------
     def check_case(self, case: Case) -> None:
-        """Mode-level checks of a whole case, at collection (raises ConfigError)."""
-        from .errors import ConfigError
-
-        if self.settings.mode == "endpoint" and (
+        """Checks of a whole case against what the backend can do, at collection."""
+        if not self.capabilities.tunes_flags and (
             case.base_flags or any(c.params for c in case.configurations) or case.extra_args
         ):
             raise ConfigError(
-                "endpoint mode benchmarks a running server, so a case cannot set parameters, "
-                "flags or extra_args there; run it with --autotune-mode sim/local/docker, or "
-                "write a case without them for the endpoint",
+                f"{self.settings.mode} mode benchmarks a running server, so a case cannot set "
+                "parameters, flags or extra_args there; run it with --autotune-mode "
+                "sim/local/docker, or write a case without them for the endpoint",
                 source=case.source, field="parameters",
             )
 
     def prelaunch_reason(self, case: Case, config: Configuration) -> str | None:
-        from .feasibility import infeasible_before_launch
-
-        if self.settings.mode == "endpoint":
-            return None
-        spec = self.deployer.spec(case, config)
-        pool = self.pool
-        return infeasible_before_launch(
-            spec, pool_size=len(pool) if pool is not None else None,
-            simulated=self.settings.simulated, pool_note=self._pool_note,
-        )
+        pool = self.pool  # discovers the pool and its note first
+        del pool
+        return self.service.prelaunch_reason(case, config, self._pool_note)
 
     def item_marks(self, case: Case, config: Configuration) -> list[pytest.MarkDecorator]:
-        marks: list[pytest.MarkDecorator] = []
         reason = self.prelaunch_reason(case, config)
-        if reason:
-            marks.append(pytest.mark.skip(reason=f"infeasible before launch: {reason}"))
-        return marks
+        return [pytest.mark.skip(reason=f"infeasible before launch: {reason}")] if reason else []
 
     def pytest_itemcollected(self, item: pytest.Item) -> None:
         """Mark marker-parametrized items as autotune items and give them ``-k`` aliases."""
-        from .keywords import aliases
+        from .grammar import aliases
 
         info = item.stash.get(ITEM_KEY, None)
         callspec = getattr(item, "callspec", None)
@@ -235,36 +226,103 @@ class AutotuneSession:
             if param is not None and isinstance(point, WorkloadPoint):
                 skip = item.get_closest_marker("skip")
                 reason = str(skip.kwargs.get("reason", "")) if skip else None
-                info = ItemInfo(param.case, param.config, point, reason)
+                info = ItemInfo(param.case, point, param.config.key, param.config, reason)
                 item.stash[ITEM_KEY] = info
         if info is not None:
             item.extra_keyword_matches.update(aliases(n.name for n in item.listchain()))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """After every deselection (-k, --lf, ...): the points each configuration will measure
-        in this process, so one genai-bench run covers them all."""
-        self.planned.clear()
-        for item in session.items:
-            info = item.stash.get(ITEM_KEY, None)
-            if info is not None:
-                self.planned.setdefault(info.config.key, []).append(info.point)
+        """After every deselection (-k, --lf, ...): the points each deployment will measure in
+        this process, so one benchmark run covers them all."""
+        infos = [i for i in (item.stash.get(ITEM_KEY, None) for item in session.items) if i]
+        if not infos:
+            return
+        self.expected.clear()
+        for info in infos:
+            self.service.plan(info.group, info.point)
+            self.expected[info.group] = self.expected.get(info.group, 0) + 1
+
+    # -- running ------------------------------------------------------------------------------
+    def configuration_of(self, info: ItemInfo) -> Configuration | None:
+        return info.config or self._slots.get(info.group)
+
+    def choose(self, case: Case, group: str, slot: int) -> Configuration:
+        """A trial slot's configuration, asked of the strategy once, at the slot's setup."""
+        config = self._slots.get(group)
+        if config is None:
+            config = self.strategy_for(case).propose(slot)
+            self._slots[group] = config
+            reason = self.prelaunch_reason(case, config)
+            if reason:
+                self.service.fail(group, Infeasible(f"infeasible before launch: {reason}"))
+        return config
+
+    def acquire(self, case: Case, group: str, config: Configuration | None = None,
+                slot: int | None = None) -> Deployment:
+        """The group's deployment (a slot's configuration is chosen first); failures become
+        pytest outcomes: an error, or an infeasible skip."""
+        if config is None:
+            assert slot is not None, "an item without a configuration must be a trial slot"
+            config = self.choose(case, group, slot)
+        try:
+            return self.service.acquire(group, case, config)
+        except Infeasible as exc:
+            error: Exception = exc
+            if not self.settings.strict:
+                raise InfeasibleSkip(exc.render(), pytrace=False) from None
+        except DeployError as exc:
+            error = exc
+        # raised outside ``except``: pytest shows the message once, without the chain
+        pytest.fail(f"deployment failed: {error}", pytrace=False)
+
+    def measured(self, item: pytest.Item) -> Measurement:
+        return item.stash.setdefault(MEASUREMENT_KEY, Measurement())
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        """The one place a server stops: right after the last item of its deployment group."""
+        info = item.stash.get(ITEM_KEY, None)
+        if info is None or self._service is None:
+            return
+        following = nextitem.stash.get(ITEM_KEY, None) if nextitem is not None else None
+        next_group = following.group if following is not None else None
+        if next_group != info.group:
+            self._slot_finished(info)
+        self._service.item_done(info.group, next_group)
+
+    def _slot_finished(self, info: ItemInfo) -> None:
+        """Tell the strategy how the configuration it proposed did (in this process)."""
+        records = self._local.pop(info.group, [])
+        if info.slot is None or not records:
+            return
+        from .results import group_records
+
+        for trial in group_records(records):
+            trial.score = self.config.hook.pytest_autotune_score_trial(config=self.config,
+                                                                       trial=trial)
+            self.strategy_for(info.case).observe(trial)
 
     # -- records ------------------------------------------------------------------------------
-    def base_record(self, info: ItemInfo, nodeid: str) -> PointRecord:
-        case, config = info.case, info.config
-        launch: list[str] = []
-        try:
-            launch = self.backend.display_command(self.deployer.spec(case, config))
-        except Exception:  # a broken backend must not hide the item's own outcome
-            launch = []
-        return PointRecord(
+    def record(self, item: pytest.Item, info: ItemInfo, outcome: Any, reason: str | None) -> \
+            PointRecord | None:
+        config = self.configuration_of(info)
+        if config is None:  # a trial slot that failed before it chose a configuration
+            return None
+        case = info.case
+        measured = item.stash.get(MEASUREMENT_KEY, None) or Measurement()
+        identity = ConfigIdentity(
             case=case.name, source=case.source, config_id=config.id, config_key=config.key,
-            config_index=config.index, params=config.as_dict(), labels=dict(config.labels),
-            point=info.point.to_dict(), nodeid=nodeid, mode=self.settings.mode,
-            simulated=self.settings.simulated, objective=case.objective,
-            steepness=case.penalty_steepness, seed=dict(case.seed),
-            expected_points=len(self.planned.get(config.key, [])) or 1,
-            launch_command=launch, verdicts=[], metrics=None, reason=None,
+            index=config.index, params=config.as_dict(), labels=dict(config.labels),
+            mode=self.settings.mode, simulated=self.capabilities.simulated,
+            objective=case.objective, steepness=case.penalty_steepness, seed=dict(case.seed),
+            launch_command=self.service.launch_command(case, config),
+        )
+        return PointRecord(
+            config=identity, point=info.point, outcome=outcome, nodeid=item.nodeid,
+            reason=reason, metrics=measured.metrics, verdicts=measured.verdicts,
+            bench_seconds=measured.bench_seconds,
+            deployment=measured.facts or DeploymentFacts(),
+            expected_points=self.expected.get(info.group, 1),
         )
 
     @pytest.hookimpl(wrapper=True)
@@ -279,54 +337,38 @@ class AutotuneSession:
             return report
         if call.when == "teardown" and not report.failed:
             return report
-        from .deploy import InfeasibleSkip
-
-        record = self.base_record(info, item.nodeid)
-        record.update(item.stash.get(RECORD_KEY, {}))  # type: ignore[typeddict-item]
         excinfo = call.excinfo
+        reason: str | None = None
         if report.skipped:
             infeasible = info.infeasible is not None or (
                 excinfo is not None and excinfo.errisinstance(InfeasibleSkip)
             )
-            record["outcome"] = "infeasible" if infeasible else "skipped"
-            record["reason"] = _skip_reason(report)
+            outcome = "infeasible" if infeasible else "skipped"
+            reason = _skip_reason(report)
         elif call.when == "call":
-            record["outcome"] = "passed" if report.passed else "failed"
+            outcome = "passed" if report.passed else "failed"
             if report.failed:
-                record["reason"] = _first_lines(report.longreprtext)
+                reason = _first_lines(report.longreprtext)
         else:
-            record["outcome"] = "error"
-            record["reason"] = _first_lines(report.longreprtext, 30)
+            outcome = "error"
+            reason = _first_lines(report.longreprtext, 30)
+        record = self.record(item, info, outcome, reason)
         item.stash[SENT_KEY] = True
-        report.__dict__["autotune"] = dict(record)
+        if record is not None:
+            self._local.setdefault(info.group, []).append(record)
+            report.__dict__["autotune"] = record.to_dict()
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        record = report.__dict__.get("autotune")
-        if self.is_worker or not record:
+        data = report.__dict__.get("autotune")
+        if self.is_worker or not data:
             return
-        self.add_record(record)
+        self.store.add(PointRecord.from_dict(data))
 
-    def add_record(self, record: PointRecord) -> None:
-        self.records.append(record)
-        self._journal(record)
-        key = record["config_key"]
-        from .trials import group_records
-
-        if key in self._finished_keys:
-            return
-        mine = [r for r in self.records if r["config_key"] == key]
-        if len(mine) >= int(record.get("expected_points", 1)):
-            self._finished_keys.add(key)
-            trial = group_records(mine)[0]
-            self.config.hook.pytest_autotune_trial_finished(config=self.config, trial=trial)
-
-    def _journal(self, record: PointRecord) -> None:
-        """Append each record as it arrives: measured results survive a crash of the run."""
-        path = self.settings.results_dir / "runs" / self.run_id / "records.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, default=str) + "\n")
+    def _trial_completed(self, trial: Trial) -> None:
+        trial.score = self.config.hook.pytest_autotune_score_trial(config=self.config,
+                                                                   trial=trial)
+        self.config.hook.pytest_autotune_trial_finished(config=self.config, trial=trial)
 
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
@@ -338,44 +380,72 @@ class AutotuneSession:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        """Make SIGTERM unwind like Ctrl-C, so servers are torn down instead of orphaned."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return  # someone else handles it
+        from . import signals
 
-        def on_sigterm(signum: int, frame: Any) -> None:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            raise KeyboardInterrupt("SIGTERM")
-
-        signal.signal(signal.SIGTERM, on_sigterm)
-        self._sigterm = on_sigterm
+        signals.sigterm_as_interrupt(self.config)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        self.release_all()  # also after Ctrl-C: no server outlives the session
-        if self.is_worker or not self.records:
+        if self._service is not None:
+            self._service.release_all()  # also after Ctrl-C: no server outlives the session
+        if self.is_worker or not self._store:
             return
-        from .report.build import finish
+        self.finish(session)
 
-        finish(self, session)
+    def finish(self, session: pytest.Session) -> None:
+        """Pick each case's best, build the report, and write it with every file writer."""
+        from .report.writers import WriteContext, run_writers
+        from .results import by_case
+
+        hook = self.config.hook
+        trials = self.store.finish()
+        best: dict[str, Trial | None] = {
+            case: hook.pytest_autotune_select_best(config=self.config, trials=case_trials)
+            for case, case_trials in by_case(trials).items()
+        }
+        report = hook.pytest_autotune_generate_report(config=self.config, trials=trials,
+                                                      best=best)
+        hook.pytest_autotune_update_report(config=self.config, report=report)
+        self.report = report
+        self.context = WriteContext(
+            results_dir=self.settings.results_dir, storage=self.settings.storage,
+            run_dir=self.settings.results_dir / "runs" / self.run_id,
+            rootpath=self.config.rootpath,
+        )
+        run_writers(self.writers(), "files", report, self.context)
+        self.written = self.context.written
+        for case in report.cases:
+            if case.best is None and not any(t.status == "ok" for t in case.trials):
+                self.failures.append(
+                    f"{case.name}: no configuration could run (all infeasible or errored)"
+                )
+        if self.failures and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def writers(self) -> list[ReportWriter]:
+        groups = self.config.hook.pytest_autotune_report_writers(config=self.config)
+        return [w for group in groups if group for w in group]
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        """Restore SIGTERM; on the controller of an xdist run, sweep servers of workers that
-        crashed (their process groups outlive them)."""
-        if self._sigterm is not None and signal.getsignal(signal.SIGTERM) is self._sigterm:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        if self.is_worker or self.settings.mode == "endpoint" or self.records == []:
+        """On the controller of an xdist run, sweep servers of workers that crashed (their
+        process groups outlive them)."""
+        from . import signals
+
+        signals.restore(config)
+        if self.is_worker or not self.capabilities.deploys or not self._store:
             return
         if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "tx", None):
             self.swept_at_end = self.backend.sweep()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or self.report is None:
+        if self.is_worker or self.report is None or self.context is None:
             return
-        from .report.table import render_summary
+        from .report.writers import run_writers
 
-        render_summary(terminalreporter, self)
+        self.context.terminal = terminalreporter
+        run_writers(self.writers(), "terminal", self.report, self.context)
+        for failure in self.failures:
+            terminalreporter.write_line(f"autotune: {failure}", red=True)
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

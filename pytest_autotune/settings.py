@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -19,14 +19,16 @@ import pytest
 
 from .units import parse_duration
 
+#: the modes this package deploys itself; a ``pytest_autotune_make_backend`` implementation
+#: may add others (the session checks the chosen mode against the hook at configure time)
 MODES = ("sim", "local", "docker", "endpoint")
 T = TypeVar("T")
 
 
 def _mode(value: str) -> str:
     mode = value.strip().lower()
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {value!r}; valid modes: {', '.join(MODES)}")
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", mode):
+        raise ValueError(f"a mode is a name such as {', '.join(MODES)}; got {value!r}")
     return mode
 
 
@@ -94,6 +96,8 @@ class Option(Generic[T]):
     default: T
     flag: bool = False
     metavar: str | None = None
+    #: the backend that reads this option (its value lands in ``Settings.backend_options``)
+    backend: str | None = None
 
     @property
     def cli(self) -> str:
@@ -113,8 +117,8 @@ class Option(Generic[T]):
 
 
 OPTIONS: tuple[Option[Any], ...] = (
-    Option("mode", f"where servers run: {', '.join(MODES)} (default: sim, the embedded SGLang "
-                   "simulator)", _mode, "sim", metavar="MODE"),
+    Option("mode", f"where servers run: {', '.join(MODES)}, or a mode a plugin adds (default: "
+                   "sim, the embedded SGLang simulator)", _mode, "sim", metavar="MODE"),
     Option("results-dir", "directory for per-case results, server logs and genai-bench output "
                           "(default: results)", str, "results", metavar="DIR"),
     Option("storage", "directory of numbered run files for later comparison "
@@ -140,17 +144,17 @@ OPTIONS: tuple[Option[Any], ...] = (
            metavar="FACTOR"),
     Option("image", "container image for every case in docker mode, overriding the cases' image "
                     "(default: the case's image, else lmsysorg/sglang:v0.5.5.post3-cu129-amd64)",
-           str, None, metavar="IMAGE"),
+           str, None, metavar="IMAGE", backend="docker"),
     Option("no-pull", "docker mode: never pull images; a missing image is an error (default: pull "
-                      "images that are not present)", _bool, False, flag=True),
+                      "images that are not present)", _bool, False, flag=True, backend="docker"),
     Option("docker-shm-size", "docker mode: shared memory of each container (default: 32g)", _size,
-           "32g", metavar="SIZE"),
+           "32g", metavar="SIZE", backend="docker"),
     Option("docker-ulimits", "docker mode: ulimits of each container, name=soft[:hard] comma "
                              "separated, or 'none' (default: memlock=-1,stack=67108864)",
-           _ulimits, "memlock=-1,stack=67108864", metavar="LIST"),
+           _ulimits, "memlock=-1,stack=67108864", metavar="LIST", backend="docker"),
     Option("hf-cache", "docker mode: host directory mounted as the containers' Hugging Face cache, "
                        "or 'none' (default: $HF_HOME, else ~/.cache/huggingface)", str, None,
-           metavar="DIR"),
+           metavar="DIR", backend="docker"),
     Option("lock-dir", "directory for GPU and port leases shared by every pytest process on this "
                        "machine (default: <tmp>/pytest-autotune-<uid>)", str, None, metavar="DIR"),
 )
@@ -196,11 +200,8 @@ class Settings:
     sim_gpus: int
     sim_startup_scale: float | None
     lock_dir: Path
-    image: str | None = None
-    no_pull: bool = False
-    docker_shm_size: str = "32g"
-    docker_ulimits: str = "memlock=-1,stack=67108864"
-    hf_cache: str | None = None
+    #: options a single backend reads, by option name without the prefix (``docker-shm-size``)
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -230,16 +231,14 @@ class Settings:
             sim_startup_scale=values["autotune_sim_startup_scale"],
             lock_dir=Path(lock).expanduser() if lock
             else Path(tempfile.gettempdir()) / f"pytest-autotune-{os.getuid()}",
-            image=values["autotune_image"],
-            no_pull=values["autotune_no_pull"],
-            docker_shm_size=values["autotune_docker_shm_size"],
-            docker_ulimits=values["autotune_docker_ulimits"],
-            hf_cache=values["autotune_hf_cache"],
+            backend_options={o.name: values[o.dest] for o in OPTIONS if o.backend},
         )
 
-    @property
-    def simulated(self) -> bool:
-        return self.mode == "sim"
+    def backend_option(self, name: str) -> Any:
+        """A backend's own option (``settings.backend_option("docker-shm-size")``)."""
+        if name not in self.backend_options:
+            raise KeyError(f"no backend option --autotune-{name}")
+        return self.backend_options[name]
 
 
 def addoptions(parser: pytest.Parser) -> None:

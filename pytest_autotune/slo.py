@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +122,17 @@ class Verdict:
             rel = f" ({self.violation:+.1%})" if not self.ok and finite else ""
             tail = f"{word} {_fmt(slo, delta)}{rel}"
         return f"{mark} {slo.text:<28} measured {measured:<10} {tail}"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
+        """The inverse of :meth:`to_dict` (records crossing xdist, stored runs)."""
+        metric, _, stat = str(data["metric"]).partition(".")
+        slo = SLO(metric=metric, stat=stat or None, op=str(data["op"]),
+                  threshold=float(data["threshold"]), text=str(data["slo"]),
+                  hard=bool(data.get("hard", True)), weight=float(data.get("weight", 1.0)),
+                  fail_ratio=float(data.get("fail_ratio") or 0.0))
+        measured = data.get("measured")
+        return cls(slo, None if measured is None else float(measured))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -8,7 +8,6 @@ with :class:`ConfigurationScheduling`: xdist's scope scheduling with a scope per
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,26 +17,6 @@ if TYPE_CHECKING:
 
 AUTO_DIST = pytest.StashKey[bool]()
 
-#: the workload-point part of an item id: D(100,100)-c16, N(480,240)/(300,150)-c4, U(10,20)-c1
-_POINT = re.compile(r"-?[DNU]\([\d,]+\)(?:/\([\d,]+\))?-c\d+")
-
-
-def configuration_scope(nodeid: str) -> str:
-    """The scheduling scope of an item: its configuration, or itself for other tests.
-
-    ``chat.yaml::mem-fraction-static=0.8::D(100,100)-c16`` → ``chat.yaml::mem-fraction-static=0.8``
-    ``test_x.py::test_x[tp-size=2-D(100,100)-c16]`` → ``test_x.py::test_x[tp-size=2]``
-    """
-    head, sep, last = nodeid.rpartition("::")
-    if sep and _POINT.fullmatch(last):
-        return head
-    if nodeid.endswith("]") and "[" in nodeid:
-        base, _, params = nodeid[:-1].partition("[")
-        if _POINT.search(params):
-            return f"{base}[{_POINT.sub('', params).strip('-')}]"
-    return nodeid
-
-
 def make_scheduling_class() -> type:
     from xdist.scheduler import LoadScopeScheduling
 
@@ -45,6 +24,8 @@ def make_scheduling_class() -> type:
         """xdist scope scheduling where a scope is one server configuration."""
 
         def _split_scope(self, nodeid: str) -> str:
+            from .grammar import configuration_scope
+
             return configuration_scope(nodeid)
 
     return ConfigurationScheduling

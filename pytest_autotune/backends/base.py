@@ -105,14 +105,29 @@ class ServerHandle:
             return "".join(f.readlines()[-lines:])
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do; callers ask these instead of testing a mode's name."""
+
+    #: starts a server per configuration (False: benchmarks a server that already runs)
+    deploys: bool = True
+    #: applies a configuration's SGLang flags (False: a case cannot tune parameters)
+    tunes_flags: bool = True
+    #: needs GPUs of this machine, leased per configuration from the run's pool
+    local_gpus: bool = True
+    #: the numbers come from the simulator; reports made with it say SIMULATED
+    simulated: bool = False
+    #: servers run elsewhere (a cluster): their GPUs are not this machine's
+    remote: bool = False
+
+
 @runtime_checkable
 class Backend(Protocol):
     """A deployment mode. ``deploy`` is a context manager: ready handle in, torn down out —
     also when readiness fails, the benchmark fails or the run is interrupted."""
 
     name: str
-    #: reports made with a simulated backend say so
-    simulated: bool
+    capabilities: Capabilities
 
     def deploy(self, spec: ServerSpec, ctx: DeployContext) -> AbstractContextManager[ServerHandle]:
         ...

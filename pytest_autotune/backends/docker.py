@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import DeployError
 from ..procs import pid_alive
-from .base import DeployContext, LineSink, ServerHandle, ServerSpec
+from .base import Capabilities, DeployContext, LineSink, ServerHandle, ServerSpec
 from .container import (
     CONTAINER_PORT,
     LABEL_OWNER,
@@ -65,7 +65,7 @@ class DockerBackend:
     """Deploys each configuration as a container of the case's image (``lmsysorg/sglang``)."""
 
     name = "docker"
-    simulated = False
+    capabilities = Capabilities()
 
     def __init__(self, options: DockerOptions | None = None, *, api_timeout: float = 60.0) -> None:
         self.options = options or DockerOptions()

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import DeployError
-from .base import DeployContext, ServerHandle, ServerSpec
+from .base import Capabilities, DeployContext, ServerHandle, ServerSpec
 from .secrets import Redactor, server_api_key
 from .wait import wait_ready
 
@@ -35,7 +35,7 @@ class EndpointBackend:
     """Yields a handle on the running server at the configured URL."""
 
     name = "endpoint"
-    simulated = False
+    capabilities = Capabilities(deploys=False, tunes_flags=False, local_gpus=False)
 
     def __init__(self, *, url: str | None = None) -> None:
         self.url = url

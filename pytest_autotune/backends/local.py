@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import DeployError
-from .base import DeployContext, ServerHandle, ServerSpec
+from .base import Capabilities, DeployContext, ServerHandle, ServerSpec
 from .process import HOST, ProcessBackend
 from .secrets import api_key_placeholder, server_api_key
 
@@ -24,7 +24,7 @@ class LocalBackend(ProcessBackend):
     """Starts the case's launcher (default ``python3 -m sglang.launch_server``) locally."""
 
     name = "local"
-    simulated = False
+    capabilities = Capabilities()
 
     def __init__(self, *, lock_dir: Path, stop_grace: float = 30.0) -> None:
         super().__init__(lock_dir=lock_dir, stop_grace=stop_grace)

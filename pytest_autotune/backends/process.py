@@ -20,7 +20,7 @@ from pathlib import Path
 from ..errors import DeployError
 from ..leases import lease_port
 from ..procs import group_alive, kill_group, pid_alive, pump_output, terminate_group
-from .base import DeployContext, ServerHandle, ServerSpec
+from .base import Capabilities, DeployContext, ServerHandle, ServerSpec
 from .secrets import SECRET_CONFIG_NAME, Redactor, secret_config
 from .wait import wait_ready
 
@@ -31,7 +31,7 @@ class ProcessBackend:
     """Shared lifecycle; subclasses give the command line and environment."""
 
     name = "process"
-    simulated = False
+    capabilities = Capabilities()
 
     def __init__(self, *, lock_dir: Path, stop_grace: float = 15.0) -> None:
         self.lock_dir = lock_dir

@@ -32,9 +32,11 @@ def make_backend(settings: Settings, mode: str) -> Backend | None:
         from .docker import DockerBackend
 
         return DockerBackend(DockerOptions(
-            image=settings.image, pull=not settings.no_pull, shm_size=settings.docker_shm_size,
-            ulimits=parse_ulimits(settings.docker_ulimits),
-            hf_cache=hf_cache_dir(settings.hf_cache),
+            image=settings.backend_option("image"),
+            pull=not settings.backend_option("no-pull"),
+            shm_size=settings.backend_option("docker-shm-size"),
+            ulimits=parse_ulimits(settings.backend_option("docker-ulimits")),
+            hf_cache=hf_cache_dir(settings.backend_option("hf-cache")),
         ))
     if mode == "endpoint":
         from .endpoint import EndpointBackend

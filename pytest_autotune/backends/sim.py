@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .base import DeployContext, ServerSpec
+from .base import Capabilities, DeployContext, ServerSpec
 from .process import HOST, ProcessBackend
 
 
@@ -14,7 +14,7 @@ class SimBackend(ProcessBackend):
     """Starts ``python -m pytest_autotune.sim`` with the configuration's SGLang flags."""
 
     name = "sim"
-    simulated = True
+    capabilities = Capabilities(simulated=True)
 
     def __init__(
         self, *, lock_dir: Path, pool_size: int = 8, startup_scale: float | None = None

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..cases.schema import canonical_scenario
 from ..errors import BenchError
+from ..grammar import canonical_scenario
 from ..model import Metrics, Stat, WorkloadPoint
 
 RUN_FILE = re.compile(r"^.+_.+_(?:concurrency|batch_size)_\d+_time_\d+s\.json$")

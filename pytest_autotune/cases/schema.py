@@ -11,31 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..grammar import SCENARIO_HELP, canonical_scenario
 from ..units import parse_duration
 
-SCENARIO_PATTERNS = {
-    "D": re.compile(r"^D\(\d+,\d+\)$"),
-    "N": re.compile(r"^N\(\d+,\d+\)/\(\d+,\d+\)$"),
-    "U": re.compile(r"^U\(\d+,\d+\)(?:/\(\d+,\d+\))?$"),
-}
-SCENARIO_HELP = (
-    "genai-bench text scenarios: D(input,output) e.g. D(100,100); "
-    "N(mean_in,std_in)/(mean_out,std_out) e.g. N(480,240)/(300,150); "
-    "U(min_in,max_in)/(min_out,max_out) or U(max_in,max_out)"
-)
+__all__ = ["SCENARIO_HELP", "canonical_scenario"]
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 GPU_KINDS = ("h100", "h200", "a100-80g", "h20")
-
-
-def canonical_scenario(text: str) -> str:
-    """``"D(100, 100)"`` → ``"D(100,100)"``; ValueError naming the accepted forms."""
-    if not isinstance(text, str):
-        raise ValueError(f"a scenario is a string such as 'D(100,100)', got {text!r}")
-    compact = re.sub(r"\s+", "", text)
-    pattern = SCENARIO_PATTERNS.get(compact[:1])
-    if pattern is None or not pattern.match(compact):
-        raise ValueError(f"bad traffic scenario {text!r}: expected {SCENARIO_HELP}")
-    return compact
 
 
 def _duration(value: object) -> float:

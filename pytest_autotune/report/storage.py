@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..results import ReportFormatError, RunReport
+
 _RUN_FILE = re.compile(r"^(\d{4})_([^_]+)_(\d{8}-\d{6})\.json$")
 
 
@@ -69,11 +71,15 @@ def save_run(storage: Path, report: dict[str, Any], commit: str) -> Path:
     raise OSError(f"could not allocate a run file under {storage / 'runs'}")
 
 
-def load_run(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text(encoding="utf-8"))
+def load_run(path: Path) -> RunReport:
+    """A stored run, its format version checked (:class:`ReportFormatError` names the file)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ReportFormatError(f"{path}: not JSON ({exc})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a pytest-autotune run file")
-    return data
+        raise ReportFormatError(f"{path} is not a pytest-autotune run file")
+    return RunReport.from_dict(data, what=str(path))
 
 
 def find_run(storage: Path, ref: str | None) -> Path:

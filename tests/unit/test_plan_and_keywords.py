@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from pytest_autotune.bench.plan import plan
-from pytest_autotune.keywords import alias, rewrite_expression
+from pytest_autotune.grammar import alias, rewrite_expression
 from pytest_autotune.model import WorkloadPoint as P
 
 

@@ -7,10 +7,16 @@ from typing import Any, Literal
 
 import pytest
 
-from pytest_autotune.model import Metrics, PointRecord, Stat
+from pytest_autotune.model import Metrics, Stat, WorkloadPoint
+from pytest_autotune.results import (
+    ConfigIdentity,
+    DeploymentFacts,
+    PointRecord,
+    Trial,
+    group_records,
+)
 from pytest_autotune.scoring import OBJECTIVES, seed_aggregate, slo_penalty
 from pytest_autotune.slo import evaluate, parse_slo
-from pytest_autotune.trials import Trial, group_records
 
 
 def m(out: float, e2e: float, ttft: float = 0.05, tpot: float = 0.002) -> Metrics:
@@ -24,13 +30,15 @@ def m(out: float, e2e: float, ttft: float = 0.05, tpot: float = 0.002) -> Metric
 def record(config: str, c: int, metrics: Metrics | None, slos: list[Any], objective: str,
            index: int = 0, outcome: Literal["passed", "failed"] = "passed",
            gpus: list[str] | None = None) -> PointRecord:
-    verdicts = [v.to_dict() for v in evaluate(slos, metrics)] if metrics else []
-    return PointRecord(case="k", source="k.yaml", config_id=config, config_key=f"k[{config}]",
-                       config_index=index, params={"x": index}, labels={},
-                       point={"scenario": "D(1,1)", "concurrency": c}, outcome=outcome,
-                       metrics=metrics.to_dict() if metrics else None, verdicts=verdicts,
-                       objective=objective, expected_points=2, steepness=0.1, seed={},
-                       gpus=gpus or ["0"])
+    verdicts = tuple(evaluate(slos, metrics)) if metrics else ()
+    identity = ConfigIdentity(case="k", source="k.yaml", config_id=config,
+                              config_key=f"k[{config}]", index=index, params={"x": index},
+                              objective=objective, steepness=0.1)
+    record = PointRecord(config=identity, point=WorkloadPoint("D(1,1)", c), outcome=outcome,
+                         metrics=metrics, verdicts=verdicts, expected_points=2,
+                         deployment=DeploymentFacts(gpus=tuple(gpus or ["0"])))
+    assert PointRecord.from_dict(record.to_dict()) == record  # crosses xdist as a dict
+    return record
 
 
 def trial(points: list[tuple[int, Metrics | None]], slos: list[Any], objective: str) -> Trial:

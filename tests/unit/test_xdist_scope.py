@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_autotune.xdist_support import configuration_scope
+from pytest_autotune.grammar import configuration_scope
 
 
 @pytest.mark.parametrize(("nodeid", "scope"), [
@@ -14,6 +14,7 @@ from pytest_autotune.xdist_support import configuration_scope
     ("test_x.py::test_x[default-U(10,20)-c1]", "test_x.py::test_x[default]"),
     ("test_plain.py::test_plain[1-2]", "test_plain.py::test_plain[1-2]"),
     ("test_plain.py::test_other", "test_plain.py::test_other"),
+    ("cases/chat.yaml::trial-07::U(10,20)/(5,6)-c2", "cases/chat.yaml::trial-07"),
 ])
 def test_items_of_one_configuration_share_a_scope(nodeid: str, scope: str) -> None:
     assert configuration_scope(nodeid) == scope

@@ -1,0 +1,70 @@
+"""The default implementations of pytest-autotune's hooks, all ``trylast``: a conftest or
+plugin implementing the same hook runs first and, for ``firstresult`` hooks, wins."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from . import scoring
+
+if TYPE_CHECKING:
+    from .backends.base import Backend
+    from .bench.runner import Runner
+    from .cases.case import Case
+    from .report.writers import ReportWriter
+    from .results import RunReport, Trial
+    from .strategy import Strategy
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_make_backend(config: pytest.Config, mode: str) -> Backend | None:
+    from .backends.registry import make_backend
+    from .settings import Settings
+
+    return make_backend(Settings.from_config(config), mode)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_make_runner(config: pytest.Config) -> Runner | None:
+    from .bench.runner import GenaiBenchRunner
+
+    return GenaiBenchRunner()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) -> \
+        Strategy | None:
+    from .strategy import make_builtin
+
+    return make_builtin(name, case)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> float | None:
+    return scoring.score_trial(trial)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_select_best(config: pytest.Config, trials: list[Trial]) -> Trial | None:
+    return scoring.select_best(trials)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_generate_report(
+    config: pytest.Config, trials: list[Trial], best: dict[str, Trial | None]
+) -> RunReport:
+    from .report.build import build_report
+    from .report.storage import git_commit
+    from .session import get_session
+
+    session = get_session(config)
+    return build_report(trials, best, run_id=session.run_id, started=session.started,
+                        mode=session.settings.mode, commit=git_commit(config.rootpath))
+
+
+def pytest_autotune_report_writers(config: pytest.Config) -> list[ReportWriter]:
+    from .report.writers import default_writers
+
+    return default_writers()

@@ -1,0 +1,110 @@
+"""Report writers: one per output format, behind one interface.
+
+The run's report is built once; every registered writer renders it. The defaults write the
+earlier tool's per-case results files and the numbered run file; the terminal table is the
+``terminal`` writer, rendered in pytest's terminal summary. A conftest or plugin adds a format
+by returning writers from ``pytest_autotune_report_writers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from ..results import RunReport
+from .build import seed_results
+from .storage import save_run, write_atomic
+from .table import Terminal, render_cases
+
+
+@dataclass
+class WriteContext:
+    """Where a writer puts things. ``written`` collects every file written, for the summary."""
+
+    results_dir: Path
+    storage: Path
+    run_dir: Path
+    rootpath: Path
+    terminal: Terminal | None = None
+    written: list[Path] = field(default_factory=list)
+
+
+@runtime_checkable
+class ReportWriter(Protocol):
+    """Renders a run report in one format. ``stage`` says when: ``files`` at the end of the
+    session (controller only), ``terminal`` in the terminal summary."""
+
+    format: str
+    stage: Literal["files", "terminal"]
+
+    def write(self, report: RunReport, ctx: WriteContext) -> list[Path]:
+        ...
+
+
+class SeedResultsWriter:
+    """``<results>/<case>_results.json``: the earlier tool's layout, one file per case."""
+
+    format = "seed-json"
+    stage: Literal["files", "terminal"] = "files"
+
+    def write(self, report: RunReport, ctx: WriteContext) -> list[Path]:
+        paths = []
+        for case in report.cases:
+            path = ctx.results_dir / f"{case.name}_results.json"
+            write_atomic(path, seed_results(case, report))
+            paths.append(path)
+        return paths
+
+
+class RunFileWriter:
+    """The run's ``report.json`` beside its logs, and the numbered run file under storage."""
+
+    format = "run-file"
+    stage: Literal["files", "terminal"] = "files"
+
+    def write(self, report: RunReport, ctx: WriteContext) -> list[Path]:
+        data = report.to_dict()
+        write_atomic(ctx.run_dir / "report.json", data)
+        return [save_run(ctx.storage, data, report.commit or "nocommit")]
+
+
+class TerminalWriter:
+    """The table of every configuration, the winner and its launch command."""
+
+    format = "terminal"
+    stage: Literal["files", "terminal"] = "terminal"
+
+    def write(self, report: RunReport, ctx: WriteContext) -> list[Path]:
+        tr = ctx.terminal
+        if tr is None:
+            return []
+        tr.write_sep("=", "autotune: configurations and best choice")
+        render_cases(tr, report)
+        tr.write_line("")
+        for path in ctx.written:
+            tr.write_line(f"wrote {relative(path, ctx.rootpath)}")
+        return []
+
+
+def default_writers() -> list[ReportWriter]:
+    return [SeedResultsWriter(), RunFileWriter(), TerminalWriter()]
+
+
+def run_writers(writers: Sequence[ReportWriter], stage: str, report: RunReport,
+                ctx: WriteContext) -> None:
+    for writer in writers:
+        if writer.stage == stage:
+            ctx.written.extend(writer.write(report, ctx))
+
+
+def relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+__all__ = ["ReportWriter", "RunFileWriter", "SeedResultsWriter", "TerminalWriter",
+           "WriteContext", "default_writers", "run_writers"]
