@@ -252,9 +252,9 @@ class AutotuneSession:
         if config is None:
             config = self.strategy_for(case).propose(slot)
             self._slots[group] = config
-            reason = self.prelaunch_reason(case, config)
-            if reason:
-                self.service.fail(group, Infeasible(f"infeasible before launch: {reason}"))
+        reason = self.prelaunch_reason(case, config)
+        if reason:  # as a fixed configuration would have been skipped at collection
+            raise InfeasibleSkip(f"infeasible before launch: {reason}", pytrace=False)
         return config
 
     def acquire(self, case: Case, group: str, config: Configuration | None = None,

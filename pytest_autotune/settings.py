@@ -1,4 +1,5 @@
-"""Options, ini keys and environment variables, resolved once into a frozen :class:`Settings`.
+"""Options, ini keys and environment variables, resolved once into a frozen :class:`Settings`
+(the core reads the values; only resolving them touches pytest's config).
 
 Precedence: command line > environment > ini file > default. Every option has an ini twin
 (``--autotune-mode`` ↔ ``autotune_mode``) and an environment variable (``AUTOTUNE_MODE``); errors
@@ -13,9 +14,10 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import pytest
+if TYPE_CHECKING:
+    import pytest
 
 from .units import parse_duration
 
@@ -174,6 +176,12 @@ def _raw(config: pytest.Config, option: Option[Any]) -> tuple[Any, str]:
     return None, "default"
 
 
+def _usage_error(message: str) -> Exception:
+    import pytest  # settings are read from pytest's config; the core only uses the values
+
+    return pytest.UsageError(message)
+
+
 def resolve(config: pytest.Config, option: Option[T]) -> T:
     raw, source = _raw(config, option)
     if raw is None:
@@ -183,7 +191,7 @@ def resolve(config: pytest.Config, option: Option[T]) -> T:
     try:
         return option.parse(str(raw) if not isinstance(raw, bool) else raw)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise pytest.UsageError(f"{source}: {exc}") from None
+        raise _usage_error(f"{source}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -216,7 +224,7 @@ class Settings:
         mode = values["autotune_mode"]
         endpoint = values["autotune_endpoint"]
         if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            raise pytest.UsageError(f"--autotune-endpoint must be an http(s) URL, got {endpoint!r}")
+            raise _usage_error(f"--autotune-endpoint must be an http(s) URL, got {endpoint!r}")
         return cls(
             mode=mode,
             results_dir=path(values["autotune_results_dir"]),

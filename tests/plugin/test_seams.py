@@ -1,0 +1,208 @@
+"""The extension seams: a mode added by a conftest, trial slots, scores on trial_finished,
+report writers, and a core that does not import pytest.
+
+These run real simulator servers; workload points are measured by the genai-bench stand-in
+(``tests/standin``), not genai-bench: they test the plugin's logic, not the measurement chain.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..standin import use_standin
+
+CASE = """\
+name: grid
+model: {path: meta-llama/Llama-3.1-8B-Instruct}
+sim: {gpu: h100, startup_scale: 0.02, noise: 0.0}
+parameters:
+  tp-size: [1, 2]
+  mem-fraction-static: [0.15, 0.85]
+workload:
+  scenarios: ["D(50,20)"]
+  concurrency: [1, 4]
+  max_requests: 8
+slo:
+  - error_rate <= 1%
+"""
+
+RELAY = """\
+from pytest_autotune.backends.sim import SimBackend
+from pytest_autotune.settings import Settings
+
+
+class RelayBackend:
+    '''A mode of this conftest's own: deploys through the simulator backend.'''
+
+    name = "relay"
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.capabilities = inner.capabilities
+
+    def deploy(self, spec, ctx):
+        with open("relayed.txt", "a") as f:
+            f.write(spec.configuration.id + "\\n")
+        return self.inner.deploy(spec, ctx)
+
+    def display_command(self, spec):
+        return ["relay", *self.inner.display_command(spec)]
+
+    def sweep(self):
+        return self.inner.sweep()
+
+
+def pytest_autotune_make_backend(config, mode):
+    if mode == "relay":
+        settings = Settings.from_config(config)
+        return RelayBackend(SimBackend(lock_dir=settings.lock_dir, pool_size=settings.sim_gpus))
+"""
+
+SLOTS = """\
+from pytest_autotune.strategy import GridStrategy
+
+
+def pytest_autotune_make_strategy(config, case, name):
+    return GridStrategy(case, slots=True)
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini("[pytest]\nautotune_lock_dir = locks\n")
+    pytester.makefile(".yaml", grid=CASE)
+    return pytester
+
+
+def results(pytester: pytest.Pytester) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((pytester.path / "results" / "grid_results.json")
+                                      .read_text())
+    return data
+
+
+def outcomes(data: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    return [(e["config_id"], p["id"], p["outcome"], p["slo_ok"])
+            for e in data["all_results"] for p in e["points"]]
+
+
+def test_a_conftest_adds_a_mode(project: pytest.Pytester) -> None:
+    use_standin(project, RELAY)
+    result = project.runpytest_subprocess("grid.yaml", "--autotune-mode=relay",
+                                          "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=6)
+    assert result.parseoutcomes()["infeasible"] == 2
+    result.stdout.fnmatch_lines(["*SIMULATED*", "*best: #*", "*launch: relay python3 -m sglang*"])
+    assert sorted((project.path / "relayed.txt").read_text().split()) == sorted(
+        f"tp-size={tp}-mem-fraction-static={m}" for tp in (1, 2) for m in (0.15, 0.85))
+    assert results(project)["mode"] == "relay"
+
+
+def test_an_unknown_mode_names_the_hook(project: pytest.Pytester) -> None:
+    result = project.runpytest("grid.yaml", "--autotune-mode=relay")
+    result.stderr.fnmatch_lines(["*unknown mode 'relay'*pytest_autotune_make_backend*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_trial_slots_measure_what_fixed_ids_measure(project: pytest.Pytester) -> None:
+    use_standin(project)
+    fixed = project.runpytest_subprocess("grid.yaml", "-p", "no:cacheprovider")
+    fixed.assert_outcomes(passed=6)
+    fixed_data = results(project)
+
+    use_standin(project, SLOTS)
+    collected = project.runpytest("grid.yaml", "--collect-only", "-q")
+    collected.stdout.fnmatch_lines(["grid.yaml::trial-01::D(50,20)-c1",
+                                    "grid.yaml::trial-04::D(50,20)-c4", "8 tests collected*"])
+    slots = project.runpytest_subprocess("grid.yaml", "-p", "no:cacheprovider")
+    slots.assert_outcomes(passed=6)
+    slot_data = results(project)
+
+    assert outcomes(slot_data) == outcomes(fixed_data)
+    # tp-size 2 serves ~20 % more than 1; its two memory fractions are within noise of each other
+    assert slot_data["best_result"]["parameters"]["tp-size"] == 2
+    assert fixed_data["best_result"]["parameters"]["tp-size"] == 2
+    for a, b in zip(fixed_data["all_results"], slot_data["all_results"], strict=True):
+        assert a["parameters"] == b["parameters"] and a["outcome"] == b["outcome"]
+        assert a["launch_command"] == b["launch_command"]
+        assert [p["metrics"]["num_requests"] for p in a["points"] if p["metrics"]] == \
+            [p["metrics"]["num_requests"] for p in b["points"] if p["metrics"]]
+    nodeids = [p["nodeid"] for e in slot_data["all_results"] for p in e["points"]]
+    assert all("::trial-0" in n for n in nodeids)
+
+
+def test_trial_finished_carries_the_score(project: pytest.Pytester) -> None:
+    use_standin(project, """
+        import json
+
+        def pytest_autotune_trial_finished(config, trial):
+            with open("finished.jsonl", "a") as f:
+                f.write(json.dumps([trial.config_id, trial.complete, trial.score]) + "\\n")
+    """)
+    project.runpytest_subprocess("grid.yaml", "-k", "tp-size=1", "-p", "no:cacheprovider")
+    lines = [json.loads(x) for x in (project.path / "finished.jsonl").read_text().splitlines()]
+    assert [x[0] for x in lines] == ["tp-size=1-mem-fraction-static=0.15",
+                                     "tp-size=1-mem-fraction-static=0.85"]
+    assert all(complete for _, complete, _ in lines)
+    assert lines[0][2] is None and lines[1][2] > 0  # infeasible: no score; measured: tok/s
+
+
+def test_a_conftest_adds_a_report_writer(project: pytest.Pytester) -> None:
+    use_standin(project, """
+        class CsvWriter:
+            format = "csv"
+            stage = "files"
+
+            def write(self, report, ctx):
+                path = ctx.results_dir / "points.csv"
+                rows = [f"{t.config_id},{p.id},{p.outcome}"
+                        for case in report.cases for t in case.trials for p in t.points]
+                path.write_text("\\n".join(rows) + "\\n")
+                return [path]
+
+        def pytest_autotune_report_writers(config):
+            return [CsvWriter()]
+    """)
+    result = project.runpytest_subprocess("grid.yaml", "-k", "tp-size=2 and 0.85",
+                                          "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["wrote results/points.csv"])
+    rows = (project.path / "results" / "points.csv").read_text().split()
+    assert rows == ["tp-size=2-mem-fraction-static=0.85,D(50,20)-c1,passed",
+                    "tp-size=2-mem-fraction-static=0.85,D(50,20)-c4,passed"]
+
+
+CORE = ["results", "store", "deploy", "strategy", "scoring", "grammar", "cases", "bench.runner",
+        "backends.registry", "report.build", "report.writers", "report.storage", "slo"]
+
+
+def test_the_core_does_not_import_pytest() -> None:
+    code = textwrap.dedent(f"""
+        import importlib, sys
+        for name in {CORE!r}:
+            importlib.import_module("pytest_autotune." + name)
+        leaked = sorted(m for m in sys.modules if m == "pytest" or m.startswith("_pytest"))
+        print(leaked)
+        sys.exit(1 if leaked else 0)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # noqa: S603
+                         timeout=60, check=False, cwd=Path(__file__).parents[2])
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_a_slot_whose_configuration_cannot_fit_is_infeasible(project: pytest.Pytester) -> None:
+    use_standin(project, SLOTS)
+    result = project.runpytest_subprocess("grid.yaml", "--autotune-sim-gpus", "1",
+                                          "-k", "trial-03 or trial-04", "-p", "no:cacheprovider")
+    assert result.parseoutcomes()["infeasible"] == 4
+    result.stdout.fnmatch_lines([
+        "*1  tp-size=2 mem-fraction-static=0.15  INFEASIBLE before launch: needs 2 GPUs "
+        "(tp-size 2), only 1 available*",
+        "*autotune: grid: no configuration could run*",
+    ])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
