@@ -20,7 +20,8 @@ import pytest
 
 from .errors import AutotuneError, BenchError, ConfigError
 from .model import Configuration, WorkloadPoint
-from .session import ITEM_KEY, ItemInfo, get_session
+from .records import ITEM_KEY, ItemInfo, measured
+from .session import get_session
 
 if TYPE_CHECKING:
     from .cases.case import Case
@@ -123,10 +124,10 @@ class PointItem(pytest.Item):
     def runtest(self) -> None:
         from .slo import evaluate, failure_message
 
-        measured = get_session(self.config).measured(self)
-        assert measured.metrics is not None  # measured in setup
-        verdicts = evaluate(self.node.case.slos, measured.metrics)
-        measured.verdicts = tuple(verdicts)
+        measurement = measured(self)
+        assert measurement.metrics is not None  # measured in setup
+        verdicts = evaluate(self.node.case.slos, measurement.metrics)
+        measurement.verdicts = tuple(verdicts)
         if any(v.hard_failure for v in verdicts):
             pytest.fail(failure_message(self.point.id, verdicts), pytrace=False)
 
@@ -144,15 +145,15 @@ class PointItem(pytest.Item):
 def measure(item: pytest.Item, deployment: Deployment, point: WorkloadPoint) -> None:
     """Measure ``point`` on the item's deployment, keeping what was learned on the item; a
     benchmark failure fails the item's setup (an error) with the benchmark's output."""
-    measured = get_session(item.config).measured(item)
-    measured.facts = deployment.facts()
+    measurement = measured(item)
+    measurement.facts = deployment.facts()
     try:
         metrics = deployment.measure(point)
     except BenchError as exc:
         error: BenchError | None = exc
     else:
         error = None
-    measured.bench_seconds = deployment.seconds.get(point)
+    measurement.bench_seconds = deployment.seconds.get(point)
     if error is not None:  # raised outside ``except``: pytest shows the message once
         pytest.fail(f"benchmark failed: {error.render()}", pytrace=False)
-    measured.metrics = metrics
+    measurement.metrics = metrics

@@ -27,6 +27,7 @@ import pytest
 
 from .errors import BenchError
 from .model import Configuration, Metrics, WorkloadPoint
+from .records import measured
 from .session import AutotuneSession, get_session
 
 if TYPE_CHECKING:
@@ -114,10 +115,10 @@ def autotune_metrics(
 
     item = request.node
     measure(item, autotune_deployment, autotune_point)
-    measured = get_session(item.config).measured(item)
-    assert measured.metrics is not None
-    measured.verdicts = tuple(evaluate(autotune_deployment.case.slos, measured.metrics))
-    return measured.metrics
+    measurement = measured(item)
+    assert measurement.metrics is not None
+    measurement.verdicts = tuple(evaluate(autotune_deployment.case.slos, measurement.metrics))
+    return measurement.metrics
 
 
 def _measure(deployment: Deployment, point: WorkloadPoint) -> Metrics:

@@ -15,7 +15,6 @@ import secrets
 import threading
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,10 +22,20 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .errors import ConfigError, DeployError, Infeasible
-from .model import Configuration, Metrics, WorkloadPoint
-from .results import ConfigIdentity, DeploymentFacts, PointRecord, RunReport, Trial
+from .model import Configuration, WorkloadPoint
+from .records import (
+    ITEM_KEY,
+    MEASUREMENT_KEY,
+    REPORT_KEY,
+    SENT_KEY,
+    InfeasibleSkip,
+    ItemInfo,
+    Measurement,
+    judge,
+)
+from .results import ConfigIdentity, DeploymentFacts, Outcome, PointRecord, RunReport, Trial
 from .settings import Settings
-from .slo import Verdict
+from .strategy import Strategies, UnknownStrategy
 
 if TYPE_CHECKING:
     from .backends.base import Backend, Capabilities
@@ -40,49 +49,6 @@ if TYPE_CHECKING:
 SESSION_KEY = pytest.StashKey["AutotuneSession"]()
 #: a duplicate of the terminal's fd, taken before pytest starts capturing (plugin.py)
 TERMINAL_FD = pytest.StashKey[int]()
-
-
-@dataclass(frozen=True)
-class ItemInfo:
-    """What an autotune item measures; kept in ``item.stash[ITEM_KEY]``.
-
-    ``group`` names the deployment the item shares with its siblings: the configuration's key
-    for fixed items, the trial slot's node id for slot items, whose configuration the strategy
-    chooses when the slot is set up (``config`` is None until then).
-    """
-
-    case: Case
-    point: WorkloadPoint
-    group: str
-    config: Configuration | None = None
-    infeasible: str | None = None
-    slot: int | None = None
-
-
-@dataclass
-class Measurement:
-    """What an item's setup and call learned (turned into its record when it reports)."""
-
-    facts: DeploymentFacts | None = None
-    metrics: Metrics | None = None
-    bench_seconds: float | None = None
-    verdicts: tuple[Verdict, ...] = field(default=())
-
-
-ITEM_KEY = pytest.StashKey[ItemInfo]()
-MEASUREMENT_KEY = pytest.StashKey[Measurement]()
-SENT_KEY = pytest.StashKey[bool]()
-
-
-class InfeasibleSkip(pytest.skip.Exception):  # type: ignore[misc,name-defined]
-    """A skip that means: this configuration cannot run on this hardware.
-
-    Reported by pytest as ``Infeasible: <reason>`` (the name users read in skip reasons).
-    """
-
-
-InfeasibleSkip.__module__ = "builtins"
-InfeasibleSkip.__qualname__ = "Infeasible"
 
 
 def new_run_id() -> str:
@@ -106,9 +72,7 @@ class AutotuneSession:
         self._pool_note = ""
         self._service: DeploymentService | None = None
         self._store: ResultsStore | None = None
-        self._strategies: dict[tuple[str, str], Strategy] = {}
-        self._slots: dict[str, Configuration] = {}
-        self._local: dict[str, list[PointRecord]] = {}
+        self.strategies = Strategies(self._make_strategy)
         self.expected: dict[str, int] = {}
         self.report: RunReport | None = None
         self.context: WriteContext | None = None
@@ -155,10 +119,13 @@ class AutotuneSession:
 
     @property
     def store(self) -> ResultsStore:
+        """Every process keeps one (a worker's scores the trial slots it ran, for their
+        strategies); only the controller's journals records and reports."""
         if self._store is None:
             from .store import ResultsStore
 
-            journal = self.settings.results_dir / "runs" / self.run_id / "records.jsonl"
+            journal = None if self.is_worker else (
+                self.settings.results_dir / "runs" / self.run_id / "records.jsonl")
             self._store = ResultsStore(journal, on_complete=self._trial_completed)
         return self._store
 
@@ -177,20 +144,17 @@ class AutotuneSession:
 
         return write
 
-    def strategy_for(self, case: Case) -> Strategy:
-        from .strategy import DEFAULT_STRATEGY
+    def _make_strategy(self, case: Case, name: str) -> Strategy | None:
+        strategy: Strategy | None = self.config.hook.pytest_autotune_make_strategy(
+            config=self.config, case=case, name=name)
+        return strategy
 
-        name = DEFAULT_STRATEGY
-        key = (case.source, case.name)
-        if key not in self._strategies:
-            strategy = self.config.hook.pytest_autotune_make_strategy(
-                config=self.config, case=case, name=name
-            )
-            if strategy is None:
-                raise ConfigError(f"no search strategy named {name!r}", source=case.source,
-                                  field="search.strategy")
-            self._strategies[key] = strategy
-        return self._strategies[key]
+    def strategy_for(self, case: Case) -> Strategy:
+        try:
+            return self.strategies.for_case(case)
+        except UnknownStrategy as exc:
+            raise ConfigError(f"no search strategy named {exc.args[0]!r}", source=case.source,
+                              field="search.strategy") from None
 
     # -- collection ---------------------------------------------------------------------------
     def check_case(self, case: Case) -> None:
@@ -244,14 +208,12 @@ class AutotuneSession:
 
     # -- running ------------------------------------------------------------------------------
     def configuration_of(self, info: ItemInfo) -> Configuration | None:
-        return info.config or self._slots.get(info.group)
+        return info.config or self.strategies.configuration(info.group)
 
     def choose(self, case: Case, group: str, slot: int) -> Configuration:
         """A trial slot's configuration, asked of the strategy once, at the slot's setup."""
-        config = self._slots.get(group)
-        if config is None:
-            config = self.strategy_for(case).propose(slot)
-            self._slots[group] = config
+        self.strategy_for(case)  # an unknown strategy name is the case's error
+        config = self.strategies.choose(case, group, slot)
         reason = self.prelaunch_reason(case, config)
         if reason:  # as a fixed configuration would have been skipped at collection
             raise InfeasibleSkip(f"infeasible before launch: {reason}", pytrace=False)
@@ -275,9 +237,6 @@ class AutotuneSession:
         # raised outside ``except``: pytest shows the message once, without the chain
         pytest.fail(f"deployment failed: {error}", pytrace=False)
 
-    def measured(self, item: pytest.Item) -> Measurement:
-        return item.stash.setdefault(MEASUREMENT_KEY, Measurement())
-
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         """The one place a server stops: right after the last item of its deployment group."""
@@ -285,26 +244,11 @@ class AutotuneSession:
         if info is None or self._service is None:
             return
         following = nextitem.stash.get(ITEM_KEY, None) if nextitem is not None else None
-        next_group = following.group if following is not None else None
-        if next_group != info.group:
-            self._slot_finished(info)
-        self._service.item_done(info.group, next_group)
-
-    def _slot_finished(self, info: ItemInfo) -> None:
-        """Tell the strategy how the configuration it proposed did (in this process)."""
-        records = self._local.pop(info.group, [])
-        if info.slot is None or not records:
-            return
-        from .results import group_records
-
-        for trial in group_records(records):
-            trial.score = self.config.hook.pytest_autotune_score_trial(config=self.config,
-                                                                       trial=trial)
-            self.strategy_for(info.case).observe(trial)
+        self._service.item_done(info.group, following.group if following is not None else None)
 
     # -- records ------------------------------------------------------------------------------
-    def record(self, item: pytest.Item, info: ItemInfo, outcome: Any, reason: str | None) -> \
-            PointRecord | None:
+    def record(self, item: pytest.Item, info: ItemInfo, outcome: Outcome,
+               reason: str | None) -> PointRecord | None:
         config = self.configuration_of(info)
         if config is None:  # a trial slot that failed before it chose a configuration
             return None
@@ -333,47 +277,37 @@ class AutotuneSession:
         info = item.stash.get(ITEM_KEY, None)
         if info is None or item.stash.get(SENT_KEY, False):
             return report
-        if call.when == "setup" and report.passed:
+        judged = judge(info, call, report)
+        if judged is None:
             return report
-        if call.when == "teardown" and not report.failed:
-            return report
-        excinfo = call.excinfo
-        reason: str | None = None
-        if report.skipped:
-            infeasible = info.infeasible is not None or (
-                excinfo is not None and excinfo.errisinstance(InfeasibleSkip)
-            )
-            outcome = "infeasible" if infeasible else "skipped"
-            reason = _skip_reason(report)
-        elif call.when == "call":
-            outcome = "passed" if report.passed else "failed"
-            if report.failed:
-                reason = _first_lines(report.longreprtext)
-        else:
-            outcome = "error"
-            reason = _first_lines(report.longreprtext, 30)
-        record = self.record(item, info, outcome, reason)
         item.stash[SENT_KEY] = True
+        record = self.record(item, info, *judged)
         if record is not None:
-            self._local.setdefault(info.group, []).append(record)
-            report.__dict__["autotune"] = record.to_dict()
+            report.__dict__[REPORT_KEY] = record.to_dict()
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        data = report.__dict__.get("autotune")
-        if self.is_worker or not data:
-            return
-        self.store.add(PointRecord.from_dict(data))
+        data = report.__dict__.get(REPORT_KEY)
+        if data:
+            self.store.add(PointRecord.from_dict(data))
 
     def _trial_completed(self, trial: Trial) -> None:
-        trial.score = self.config.hook.pytest_autotune_score_trial(config=self.config,
-                                                                   trial=trial)
-        self.config.hook.pytest_autotune_trial_finished(config=self.config, trial=trial)
+        """Score a completed trial once per process: for the strategy that proposed it (in the
+        process that ran it) and, on the controller, for the report and the hooks."""
+        proposed = self.strategies.proposed(trial.config_key)
+        if self.is_worker and not proposed:
+            return
+        hook = self.config.hook
+        trial.score = hook.pytest_autotune_score_trial(config=self.config, trial=trial)
+        if proposed:
+            self.strategies.observe(trial)
+        if not self.is_worker:
+            hook.pytest_autotune_trial_finished(config=self.config, trial=trial)
 
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
     ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
-        record = report.__dict__.get("autotune")
+        record = report.__dict__.get(REPORT_KEY)
         if record and record.get("outcome") == "infeasible" and report.skipped:
             return "infeasible", "i", ("INFEASIBLE", {"yellow": True})
         return None
@@ -447,15 +381,3 @@ class AutotuneSession:
         for failure in self.failures:
             terminalreporter.write_line(f"autotune: {failure}", red=True)
 
-
-def _skip_reason(report: pytest.TestReport) -> str:
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        return str(longrepr[2]).removeprefix("Skipped: ").removeprefix("Infeasible: ")
-    return _first_lines(str(longrepr))
-
-
-def _first_lines(text: str, n: int = 12) -> str:
-    lines = text.strip().splitlines()
-    out = "\n".join(lines[:n])
-    return out + ("\n…" if len(lines) > n else "")

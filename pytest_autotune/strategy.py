@@ -9,7 +9,7 @@ slot is set up, after observing the trials that completed before. Strategies are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -69,6 +69,67 @@ class GridStrategy:
 
 
 BUILTIN_STRATEGIES = ("grid",)
+#: makes the strategy ``name`` for a case, or None when nobody knows that name (the hook)
+StrategyFactory = Callable[["Case", str], "Strategy | None"]
+
+
+class UnknownStrategy(LookupError):
+    """No strategy answers to the case's name (the caller turns it into a case error)."""
+
+
+class Strategies:
+    """The strategies of one process: one per case, and which trial slot each proposed.
+
+    A slot's configuration is asked of its strategy once, when the slot is first set up; a
+    scored trial is handed back only to the strategy that proposed it, so an xdist controller
+    (which proposes nothing) and a worker that ran other slots never observe it twice.
+    """
+
+    def __init__(self, make: StrategyFactory) -> None:
+        self._make = make
+        self._by_case: dict[tuple[str, str], Strategy] = {}
+        #: slot group → the configuration its strategy proposed
+        self._proposed: dict[str, Configuration] = {}
+        #: configuration key → (case key, slot) of the proposal that measures it
+        self._owners: dict[str, tuple[tuple[str, str], int]] = {}
+        self._observed: set[str] = set()
+
+    def for_case(self, case: Case) -> Strategy:
+        key = (case.source, case.name)
+        strategy = self._by_case.get(key)
+        if strategy is None:
+            name = DEFAULT_STRATEGY
+            made = self._make(case, name)
+            if made is None:
+                raise UnknownStrategy(name)
+            strategy = self._by_case[key] = made
+        return strategy
+
+    def configuration(self, group: str) -> Configuration | None:
+        """The configuration slot ``group`` was given (None until it is set up)."""
+        return self._proposed.get(group)
+
+    def choose(self, case: Case, group: str, slot: int) -> Configuration:
+        """Slot ``group``'s configuration: proposed by the case's strategy on first call."""
+        config = self._proposed.get(group)
+        if config is None:
+            config = self.for_case(case).propose(slot)
+            self._proposed[group] = config
+            self._owners[config.key] = ((case.source, case.name), slot)
+        return config
+
+    def proposed(self, config_key: str) -> bool:
+        """Whether a strategy of this process proposed the configuration (a trial slot)."""
+        return config_key in self._owners
+
+    def observe(self, trial: Trial) -> bool:
+        """Hand a scored trial to the strategy that proposed it; False when none did."""
+        owner = self._owners.get(trial.config_key)
+        if owner is None or trial.config_key in self._observed:
+            return False
+        self._observed.add(trial.config_key)
+        self._by_case[owner[0]].observe(trial)
+        return True
 
 
 def make_builtin(name: str, case: Case) -> Strategy | None:
