@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import case
+from ..scratch import case
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 

@@ -1,8 +1,14 @@
+"""Plugin-logic tests: real simulator servers, points measured by the genai-bench stand-in
+(tests/standin) unless a test says otherwise."""
+
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 
 import pytest
+
+from ..scratch import scratch_project
 
 CASE = """\
 name: chat
@@ -34,3 +40,9 @@ def tuning_dir(pytester: pytest.Pytester) -> pytest.Pytester:
         autotune_lock_dir = locks
     """))
     return pytester
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Iterator[pytest.Pytester]:
+    """A scratch project; asserts that no simulator process outlives the test."""
+    yield from scratch_project(pytester)

@@ -1,4 +1,6 @@
-"""pytest-xdist: configurations spread over workers, GPUs leased without overlap, one report."""
+"""pytest-xdist: configurations spread over workers, GPUs leased without overlap, one report.
+
+Points are measured by the genai-bench stand-in (tests/standin), not genai-bench."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import case, sim_processes
+from ..scratch import case, sim_processes
+from ..standin import use_standin
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [pytest.mark.slow]
 
 ORDERED = """\
 workload: {scenarios: ["D(50,20)"], concurrency: [1, 8], max_requests: 8}
@@ -38,6 +41,7 @@ def best(project: pytest.Pytester, name: str) -> dict[str, Any]:
 
 
 def test_parallel_run_reports_what_a_serial_run_reports(project: pytest.Pytester) -> None:
+    use_standin(project)
     project.makefile(".yaml", ordered=case("ordered", ORDERED))
     serial = project.runpytest_subprocess("ordered.yaml", "-rA", "-p", "no:cacheprovider")
     serial_best = best(project, "ordered")
@@ -59,6 +63,7 @@ def test_parallel_run_reports_what_a_serial_run_reports(project: pytest.Pytester
 
 
 def test_gpu_leases_never_overlap_and_tp2_gets_two(project: pytest.Pytester) -> None:
+    use_standin(project)
     project.makefile(".yaml", tp=case("tp", """\
         parameters:
           tp-size: [1, 2]
@@ -101,7 +106,7 @@ def pytest_runtest_call(item):
 
 
 def test_a_crashed_worker_loses_only_its_configuration(project: pytest.Pytester) -> None:
-    project.makeconftest(KILL_WORKER)
+    use_standin(project, KILL_WORKER)
     project.makefile(".yaml", ordered=case("ordered", ORDERED))
     result = project.runpytest_subprocess("ordered.yaml", "-n", "2", "-p", "no:cacheprovider",
                                           "-k", "c8")

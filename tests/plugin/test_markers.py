@@ -1,10 +1,13 @@
-"""@pytest.mark.autotune: fixtures, user assertions, and the scoring hooks of a conftest."""
+"""@pytest.mark.autotune: fixtures, user assertions, and the scoring hooks of a conftest (points
+measured by the genai-bench stand-in, tests/standin)."""
 
 from __future__ import annotations
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+from ..standin import use_standin
+
+pytestmark = [pytest.mark.slow]
 
 TEST_MODULE = """
 import pytest
@@ -37,7 +40,7 @@ def pytest_autotune_score_trial(config, trial):
 
 def test_marker_fixtures_and_custom_scoring(project: pytest.Pytester) -> None:
     project.makepyfile(test_guard=TEST_MODULE)
-    project.makeconftest(CONFTEST)
+    use_standin(project, CONFTEST)
     recorder = project.inline_run("-p", "no:cacheprovider")
     recorder.assertoutcome(passed=2)
     finished = recorder.getcalls("pytest_autotune_trial_finished")
@@ -63,6 +66,7 @@ timeouts: {deploy: 30s}
 def test_marker_server_stops_after_its_last_item(project: pytest.Pytester) -> None:
     """With a pool of one GPU, the YAML case after the marker test can only deploy if the
     marker test's last server was stopped right after its last item (not at session end)."""
+    use_standin(project)
     project.makepyfile(test_guard=TEST_MODULE)
     project.makefile(".yaml", z_after=ONE_GPU_CASE)
     result = project.runpytest_subprocess("--autotune-sim-gpus", "1", "-p", "no:cacheprovider")
