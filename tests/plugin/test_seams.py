@@ -33,37 +33,8 @@ slo:
   - error_rate <= 1%
 """
 
-RELAY = """\
-from pytest_autotune.backends.sim import SimBackend
-from pytest_autotune.settings import Settings
-
-
-class RelayBackend:
-    '''A mode of this conftest's own: deploys through the simulator backend.'''
-
-    name = "relay"
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.capabilities = inner.capabilities
-
-    def deploy(self, spec, ctx):
-        with open("relayed.txt", "a") as f:
-            f.write(spec.configuration.id + "\\n")
-        return self.inner.deploy(spec, ctx)
-
-    def display_command(self, spec):
-        return ["relay", *self.inner.display_command(spec)]
-
-    def sweep(self):
-        return self.inner.sweep()
-
-
-def pytest_autotune_make_backend(config, mode):
-    if mode == "relay":
-        settings = Settings.from_config(config)
-        return RelayBackend(SimBackend(lock_dir=settings.lock_dir, pool_size=settings.sim_gpus))
-"""
+#: a conftest that adds the mode ``relay`` (delegating to the simulator backend)
+RELAY = (Path(__file__).parents[1] / "relay.py").read_text()
 
 SLOTS = """\
 from pytest_autotune.strategy import GridStrategy
@@ -75,10 +46,10 @@ def pytest_autotune_make_strategy(config, case, name):
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini("[pytest]\nautotune_lock_dir = locks\n")
-    pytester.makefile(".yaml", grid=CASE)
-    return pytester
+def project(project: pytest.Pytester) -> pytest.Pytester:
+    """The scratch project (conftest.py) with the grid case."""
+    project.makefile(".yaml", grid=CASE)
+    return project
 
 
 def results(pytester: pytest.Pytester) -> dict[str, Any]:
@@ -92,6 +63,7 @@ def outcomes(data: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             for e in data["all_results"] for p in e["points"]]
 
 
+@pytest.mark.slow
 def test_a_conftest_adds_a_mode(project: pytest.Pytester) -> None:
     use_standin(project, RELAY)
     result = project.runpytest_subprocess("grid.yaml", "--autotune-mode=relay",
@@ -99,8 +71,8 @@ def test_a_conftest_adds_a_mode(project: pytest.Pytester) -> None:
     result.assert_outcomes(passed=6)
     assert result.parseoutcomes()["infeasible"] == 2
     result.stdout.fnmatch_lines(["*SIMULATED*", "*best: #*", "*launch: relay python3 -m sglang*"])
-    assert sorted((project.path / "relayed.txt").read_text().split()) == sorted(
-        f"tp-size={tp}-mem-fraction-static={m}" for tp in (1, 2) for m in (0.15, 0.85))
+    assert sorted((project.path / "relayed.txt").read_text().splitlines()) == sorted(
+        f"grid tp-size={tp}-mem-fraction-static={m}" for tp in (1, 2) for m in (0.15, 0.85))
     assert results(project)["mode"] == "relay"
 
 
@@ -110,6 +82,7 @@ def test_an_unknown_mode_names_the_hook(project: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+@pytest.mark.slow
 def test_trial_slots_measure_what_fixed_ids_measure(project: pytest.Pytester) -> None:
     use_standin(project)
     fixed = project.runpytest_subprocess("grid.yaml", "-p", "no:cacheprovider")
@@ -206,3 +179,44 @@ def test_a_slot_whose_configuration_cannot_fit_is_infeasible(project: pytest.Pyt
         "*autotune: grid: no configuration could run*",
     ])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+COUNTING = """\
+import json
+
+from pytest_autotune.defaults import pytest_autotune_score_trial as default_score
+from pytest_autotune.strategy import GridStrategy
+
+
+def log(*entry):
+    with open("calls.jsonl", "a") as f:
+        f.write(json.dumps(entry) + "\\n")
+
+
+class Observed(GridStrategy):
+    def observe(self, trial):
+        log("observe", trial.config_id, trial.score)
+
+
+def pytest_autotune_make_strategy(config, case, name):
+    return Observed(case, slots=True)
+
+
+def pytest_autotune_score_trial(config, trial):
+    log("score", trial.config_id)
+    return default_score(config, trial)
+"""
+
+
+@pytest.mark.slow
+def test_a_slot_strategy_observes_each_scored_trial_once(project: pytest.Pytester) -> None:
+    use_standin(project, COUNTING)
+    result = project.runpytest_subprocess("grid.yaml", "-k", "trial-02 or trial-04",
+                                          "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    calls = [json.loads(x) for x in (project.path / "calls.jsonl").read_text().splitlines()]
+    ids = ["tp-size=1-mem-fraction-static=0.85", "tp-size=2-mem-fraction-static=0.85"]
+    # one process, so one score per trial, and the strategy sees that score
+    assert [c[:2] for c in calls] == [["score", ids[0]], ["observe", ids[0]],
+                                     ["score", ids[1]], ["observe", ids[1]]]
+    assert all(c[2] > 0 for c in calls if c[0] == "observe")
