@@ -8,13 +8,15 @@ import secrets
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ..polling import wait_for
+
+__all__ = ["ROOT", "Project", "containers", "outcomes", "processes", "unique", "wait_for"]
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIM = ROOT / "tests" / "integration" / "image"
@@ -26,17 +28,6 @@ workload:
   concurrency: [1]
   max_requests: {requests}
 """
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float, poll: float = 0.2) -> Any:
-    """Poll until ``probe`` returns something truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(poll)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def processes(*needles: str) -> list[tuple[int, str]]:

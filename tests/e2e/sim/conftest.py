@@ -9,13 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ...polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -50,17 +51,12 @@ class Sim:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
     def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"simulator exited {self.proc.returncode}:\n{self.logs()}")
-            try:
-                if self.request("GET", "/health")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError(f"simulator not ready after {timeout}s:\n{self.logs()}")
+            return self.request("GET", "/health")[0] == 200
+
+        wait_for("the simulator to answer /health", ready, timeout=timeout, poll=0.05)
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from ...polling import wait_for
+
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 CHAT = {"model": "x", "messages": [{"role": "user", "content": "Or ten times happier"}],
@@ -111,21 +113,20 @@ def test_logs_say_simulator_and_scheduler_line(sim: Any) -> None:
 
 def test_health_503_while_starting(sim_factory: Any) -> None:
     sim = sim_factory("--sim-startup-scale", "0.3", ready=False)
-    seen = set()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and 200 not in seen:
-        try:
-            seen.add(sim.request("GET", "/health")[0])
-        except OSError:
-            pass
-        time.sleep(0.05)
+    seen: set[int] = set()
+
+    def healthy() -> bool:
+        seen.add(sim.request("GET", "/health")[0])
+        return 200 in seen
+
+    wait_for("/health to answer 200", healthy, timeout=30, poll=0.05)
     assert seen == {503, 200}
     assert "Capture cuda graph end" in sim.logs()
 
 
 def test_late_bind_refuses_connections_while_loading(sim_factory: Any) -> None:
     sim = sim_factory("--sim-startup-scale", "0.2", "--sim-late-bind", ready=False)
-    time.sleep(0.3)
+    wait_for("the model load to begin", lambda: "Load weight begin" in sim.logs(), timeout=30)
     with pytest.raises(OSError):
         sim.request("GET", "/health")
     sim.wait_ready()
@@ -141,7 +142,8 @@ def test_metrics_api_key_and_busy_flush(sim_factory: Any) -> None:
                                                    {"prompt": "x", "max_tokens": 200,
                                                     "ignore_eos": True}, auth))
     t.start()
-    time.sleep(0.3)
+    wait_for("the request to run", lambda: json.loads(
+        sim.request("GET", "/get_load", headers=auth)[1])[0]["num_reqs"], timeout=10)
     assert sim.request("POST", "/flush_cache", headers=auth)[0] == 400
     t.join()
     text = sim.request("GET", "/metrics")[1].decode()
@@ -184,7 +186,7 @@ def test_sigterm_exits_cleanly(sim: Any) -> None:
 
 def test_sigint_exits_cleanly_during_startup(sim_factory: Any) -> None:
     sim = sim_factory("--sim-startup-scale", "1.0", ready=False)
-    time.sleep(0.5)
+    wait_for("the model load to begin", lambda: "Load weight begin" in sim.logs(), timeout=30)
     sim.proc.send_signal(signal.SIGINT)
     assert sim.proc.wait(10) == 0
     assert "Traceback" not in sim.logs()
@@ -193,9 +195,12 @@ def test_sigint_exits_cleanly_during_startup(sim_factory: Any) -> None:
 def test_truth_log(sim: Any) -> None:
     sim.request("POST", "/v1/completions", {"prompt": "hello world", "max_tokens": 9,
                                             "ignore_eos": True})
-    time.sleep(0.1)
-    recs = [json.loads(line) for line in sim.truth.read_text().splitlines()]
-    user = [r for r in recs if r["input_tokens"] == 11]
+
+    def logged() -> list[dict[str, Any]]:
+        lines = sim.truth.read_text().splitlines() if sim.truth.exists() else []
+        return [r for r in map(json.loads, lines) if r["input_tokens"] == 11]
+
+    user = wait_for("the request in the truth log", logged, timeout=10)
     assert len(user) == 1
     r = user[0]
     assert r["output_tokens"] == 9 and r["arrival"] < r["first_token"] < r["last_token"]
@@ -214,14 +219,12 @@ def test_client_disconnect_aborts_the_request(sim_factory: Any) -> None:
         got = b""
         while b"data: " not in got:
             got += s.recv(65536)
-    deadline = time.monotonic() + 5
-    load: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        load = json.loads(sim.request("GET", "/get_load")[1])
-        if load[0]["num_reqs"] == 0:
-            break
-        time.sleep(0.05)
-    assert load[0]["num_reqs"] == 0 and load[0]["num_waiting_reqs"] == 0
+    def idle() -> list[dict[str, Any]] | None:
+        load: list[dict[str, Any]] = json.loads(sim.request("GET", "/get_load")[1])
+        return load if load[0]["num_reqs"] == 0 else None
+
+    load = wait_for("the aborted request to leave the server", idle, timeout=5)
+    assert load[0]["num_waiting_reqs"] == 0
     assert "sglang:num_aborted_requests_total" in sim.request("GET", "/metrics")[1].decode()
     assert not sim.truth.exists() or all(
         json.loads(line)["output_tokens"] != 5000 for line in sim.truth.read_text().splitlines())
@@ -266,9 +269,9 @@ def test_without_ignore_eos_requests_may_stop_early(sim: Any) -> None:
 def test_log_requests(sim_factory: Any) -> None:
     first = sim_factory("--sim-noise", "0", "--log-requests")
     first.request("POST", "/v1/completions", {"prompt": "abc", "max_tokens": 3})
-    time.sleep(0.1)
+    wait_for("the finish line in the log", lambda: "Finish: obj=GenerateReqInput(" in
+             first.logs(), timeout=10)
     assert "Receive: obj=GenerateReqInput(" in first.logs()
-    assert "Finish: obj=GenerateReqInput(" in first.logs()
 
 
 def test_second_server_on_a_bound_port_exits_1(sim_factory: Any) -> None:
