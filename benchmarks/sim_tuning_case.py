@@ -51,7 +51,8 @@ def main() -> None:
     sim = case.get("sim", {})
     params: dict[str, list[Any]] = case["parameters"]
     work = case["workload"]
-    slos: list[str] = [s for s in case.get("slo", []) if isinstance(s, str)]
+    # a soft SLO ({expr:, soft: true}) still decides eligibility for the winner, as in the plugin
+    slos: list[str] = [s if isinstance(s, str) else str(s["expr"]) for s in case.get("slo", [])]
     trials = []
     for combo in itertools.product(*params.values()):
         flags: list[str] = []
