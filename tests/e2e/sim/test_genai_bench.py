@@ -65,4 +65,7 @@ def test_genai_bench_matches_truth(sim_factory: Any, tmp_path: Path) -> None:
     b = agg["stats"]
     assert b["tpot"]["mean"] / scale == pytest.approx(t_tpot, rel=0.05)
     assert b["e2e_latency"]["mean"] / scale == pytest.approx(t_e2e, rel=0.05)
-    assert abs(b["ttft"]["mean"] / scale - t_ttft) <= 0.05 * t_ttft + 0.010
+    # genai-bench sees the first token after the server sent it, later by its own client time:
+    # ~2 ms on an idle 2-core machine, 12-13 ms seen on a busy one (python-requests + gevent)
+    offset = b["ttft"]["mean"] / scale - t_ttft
+    assert -0.001 <= offset <= 0.05 * t_ttft + 0.025
