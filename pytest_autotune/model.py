@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .grammar import point_id
+from .stats import Interval
 
 FlagValue = str | int | float | bool
 
@@ -89,6 +90,14 @@ def canonical_metric(name: str) -> str:
     return key
 
 
+def stat_key(metric: str, stat: str | None = None) -> str:
+    """``ttft.p99`` for a latency statistic (``mean`` when none is named), else the metric."""
+    name = canonical_metric(metric)
+    if name in LATENCY_METRICS:
+        return f"{name}.{stat or 'mean'}"
+    return name
+
+
 @dataclass(frozen=True, slots=True)
 class Metrics:
     """What one workload point measured. Latencies in seconds, throughputs per second."""
@@ -105,6 +114,10 @@ class Metrics:
     num_errors: int
     run_duration: float
     error_codes: Mapping[str, int] = field(default_factory=dict)
+    #: confidence intervals by statistic (``ttft.p99``, ``output_throughput``), see stats.py
+    intervals: Mapping[str, Interval] = field(default_factory=dict)
+    #: how many benchmark passes over this point the numbers pool
+    passes: int = 1
 
     @property
     def error_rate(self) -> float:
@@ -128,6 +141,10 @@ class Metrics:
         scalar: float = getattr(self, name)
         return float(scalar)
 
+    def interval(self, metric: str, stat: str | None = None) -> Interval | None:
+        """The interval of ``value(metric, stat)``, when one was computed."""
+        return self.intervals.get(stat_key(metric, stat))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "ttft": self.ttft.to_dict(),
@@ -143,6 +160,8 @@ class Metrics:
             "num_errors": self.num_errors,
             "run_duration": self.run_duration,
             "error_codes": dict(self.error_codes),
+            "intervals": {k: v.to_dict() for k, v in self.intervals.items()},
+            "passes": self.passes,
         }
 
     @classmethod
@@ -160,6 +179,9 @@ class Metrics:
             num_errors=int(data.get("num_errors") or 0),
             run_duration=float(data.get("run_duration") or 0.0),
             error_codes={str(k): int(v) for k, v in (data.get("error_codes") or {}).items()},
+            intervals={str(k): Interval.from_dict(v)
+                       for k, v in (data.get("intervals") or {}).items()},
+            passes=int(data.get("passes") or 1),
         )
 
 
@@ -197,6 +219,10 @@ class Workload:
     task: str = "text-to-text"
     additional_request_params: Mapping[str, Any] = field(default_factory=dict)
     dataset_path: str | None = None
+    #: benchmark passes per point (None: the run's --autotune-repeats, else 1)
+    repeats: int | None = None
+    #: deploy the server anew before each repeated pass (cold-start variance)
+    redeploy: bool = False
 
     def points(self) -> list[WorkloadPoint]:
         return [WorkloadPoint(s, c) for s in self.scenarios for c in self.concurrency]

@@ -14,7 +14,8 @@ from typing import Any
 
 from ..errors import BenchError
 from ..grammar import canonical_scenario
-from ..model import Metrics, Stat, WorkloadPoint
+from ..model import Metrics, Stat, Workload, WorkloadPoint
+from .samples import RequestSamples
 
 RUN_FILE = re.compile(r"^.+_.+_(?:concurrency|batch_size)_\d+_time_\d+s\.json$")
 DEBUG_FILE = re.compile(r"^debug_for_run_.+\.json$")
@@ -41,8 +42,7 @@ def metrics_from_aggregated(agg: dict[str, Any], time_unit: str = "s") -> Metric
     )
 
 
-def read_run_file(path: Path) -> tuple[WorkloadPoint, Metrics]:
-    """Parse one run file; the point comes from the JSON, not the file name."""
+def _load(path: Path) -> tuple[WorkloadPoint, dict[str, Any]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         agg = data["aggregated_metrics"]
@@ -51,18 +51,37 @@ def read_run_file(path: Path) -> tuple[WorkloadPoint, Metrics]:
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BenchError(f"unreadable genai-bench result {path}: {exc}") from None
-    return point, metrics_from_aggregated(agg, str(data.get("_time_unit", "s")))
+    return point, data
+
+
+def read_run_file(path: Path) -> tuple[WorkloadPoint, Metrics]:
+    """Parse one run file; the point comes from the JSON, not the file name."""
+    point, data = _load(path)
+    return point, metrics_from_aggregated(data["aggregated_metrics"],
+                                          str(data.get("_time_unit", "s")))
 
 
 def read_experiment(folder: Path) -> dict[WorkloadPoint, Metrics]:
     """Every run file of one experiment folder."""
-    results: dict[WorkloadPoint, Metrics] = {}
+    return {point: metrics for point, (metrics, _) in read_runs(folder).items()}
+
+
+def read_runs(folder: Path, workload: Workload | None = None) -> \
+        dict[WorkloadPoint, tuple[Metrics, RequestSamples]]:
+    """Every run file of one experiment folder: genai-bench's aggregate and its requests (cut
+    by the workload's warm-up and cool-down ratios, as genai-bench cuts its statistics)."""
+    results: dict[WorkloadPoint, tuple[Metrics, RequestSamples]] = {}
     if not folder.is_dir():
         return results
     for path in sorted(folder.iterdir()):
         if RUN_FILE.match(path.name):
-            point, metrics = read_run_file(path)
-            results[point] = metrics
+            point, data = _load(path)
+            metrics = metrics_from_aggregated(data["aggregated_metrics"],
+                                              str(data.get("_time_unit", "s")))
+            samples = RequestSamples.from_run(
+                data, warmup_ratio=workload.warmup_ratio if workload else None,
+                cooldown_ratio=workload.cooldown_ratio if workload else None)
+            results[point] = (metrics, samples)
     return results
 
 

@@ -19,7 +19,8 @@ from ..errors import BenchError
 from ..model import Metrics, Workload, WorkloadPoint
 from ..procs import Tail, pump_output, terminate_group
 from .plan import Invocation
-from .results import debug_runs, read_experiment
+from .results import debug_runs, read_runs
+from .samples import RequestSamples
 
 #: genai-bench needs an API key for the sglang backend even when the server has none.
 DUMMY_API_KEY = "unused-placeholder"
@@ -137,6 +138,8 @@ class BenchOutcome:
     seconds: float
     returncode: int | None
     argv: list[str]
+    #: the requests behind each measured point (genai-bench's ``individual_request_metrics``)
+    samples: dict[WorkloadPoint, RequestSamples] = field(default_factory=dict)
 
 
 class Runner(Protocol):
@@ -196,7 +199,8 @@ def run(
     finally:
         scrub(req.out_dir, [req.api_key or ""])  # also after Ctrl-C
     seconds = time.monotonic() - start
-    measured: dict[WorkloadPoint, Metrics | BenchError] = dict(read_experiment(req.out_dir))
+    runs = read_runs(req.out_dir, req.workload)
+    measured: dict[WorkloadPoint, Metrics | BenchError] = {p: m for p, (m, _) in runs.items()}
     text_tail = tail.text()
     if failure is None and returncode not in (0, None):
         failure = f"genai-bench exited with code {returncode}"
@@ -213,7 +217,8 @@ def run(
             out[point] = BenchError(
                 f"{why}; no result for {point.id} (output: {log_path})", output_tail=text_tail
             )
-    return BenchOutcome(out, seconds, returncode, argv)
+    return BenchOutcome(out, seconds, returncode, argv,
+                        samples={p: samples for p, (_, samples) in runs.items()})
 
 
 def _supervise(
