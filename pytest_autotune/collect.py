@@ -122,13 +122,13 @@ class PointItem(pytest.Item):
         measure(self, deployment, self.point)
 
     def runtest(self) -> None:
-        from .slo import evaluate, failure_message
+        from .slo import evaluate, fails, failure_message
 
         measurement = measured(self)
         assert measurement.metrics is not None  # measured in setup
         verdicts = evaluate(self.node.case.slos, measurement.metrics)
         measurement.verdicts = tuple(verdicts)
-        if any(v.hard_failure for v in verdicts):
+        if fails(verdicts, strict=get_session(self.config).settings.strict):
             pytest.fail(failure_message(self.point.id, verdicts), pytrace=False)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
@@ -146,13 +146,13 @@ def measure(item: pytest.Item, deployment: Deployment, point: WorkloadPoint) -> 
     """Measure ``point`` on the item's deployment, keeping what was learned on the item; a
     benchmark failure fails the item's setup (an error) with the benchmark's output."""
     measurement = measured(item)
-    measurement.facts = deployment.facts()
     try:
         metrics = deployment.measure(point)
     except BenchError as exc:
         error: BenchError | None = exc
     else:
         error = None
+    measurement.facts = deployment.facts()  # after measuring: it lists the extra passes
     measurement.bench_seconds = deployment.seconds.get(point)
     if error is not None:  # raised outside ``except``: pytest shows the message once
         pytest.fail(f"benchmark failed: {error.render()}", pytrace=False)

@@ -133,9 +133,10 @@ def _measure(deployment: Deployment, point: WorkloadPoint) -> Metrics:
 class SLOChecker:
     """The case's SLOs: ``check(metrics)`` fails the test with a per-SLO diff."""
 
-    def __init__(self, case: Case, point: WorkloadPoint | None) -> None:
+    def __init__(self, case: Case, point: WorkloadPoint | None, *, strict: bool = False) -> None:
         self.slos = case.slos
         self.point = point
+        self.strict = strict
 
     def verdicts(self, metrics: Metrics) -> list[Verdict]:
         from .slo import evaluate
@@ -143,10 +144,10 @@ class SLOChecker:
         return evaluate(self.slos, metrics)
 
     def check(self, metrics: Metrics) -> None:
-        from .slo import failure_message
+        from .slo import fails, failure_message
 
         verdicts = self.verdicts(metrics)
-        if any(v.hard_failure for v in verdicts):
+        if fails(verdicts, strict=self.strict):
             where = self.point.id if self.point else "this point"
             pytest.fail(failure_message(where, verdicts), pytrace=False)
 
@@ -158,7 +159,8 @@ def autotune_slo(
     """The case's SLOs as a checker: ``autotune_slo.check(autotune_metrics)``."""
     point = request.getfixturevalue("autotune_point") if "autotune_point" in \
         request.fixturenames else None
-    return SLOChecker(autotune_configuration.case, point)
+    strict = get_session(request.config).settings.strict
+    return SLOChecker(autotune_configuration.case, point, strict=strict)
 
 
 @pytest.fixture

@@ -17,10 +17,17 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .model import LATENCY_METRICS, STAT_NAMES, Metrics, canonical_metric
+from .stats import Interval, requests_to_bound
 from .units import format_seconds, parse_duration, parse_ratio
+
+#: met: the interval lies on the right side of the threshold; missed: on the wrong side;
+#: unresolved: it straddles the threshold (the point estimate alone would be a guess)
+VerdictState = Literal["met", "missed", "unresolved"]
+#: counted, not estimated: judged as measured (an error is a fact of the run, not a sample)
+COUNTED = ("error_rate", "num_errors", "num_requests")
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -83,14 +90,34 @@ class SLO:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """One SLO at one workload point: the measured value, its interval, and the judgement."""
+
     slo: SLO
     measured: float | None
+    interval: Interval | None = None
 
     @property
     def ok(self) -> bool:
+        """The point estimate meets the SLO (what ranks configurations)."""
         if self.measured is None or math.isnan(self.measured):
             return False
         return _OPS[self.slo.op](self.measured, self.slo.threshold)
+
+    @property
+    def state(self) -> VerdictState:
+        if self.measured is None or math.isnan(self.measured):
+            return "missed"
+        iv = self.interval
+        if iv is None or self.slo.metric in COUNTED:
+            return "met" if self.ok else "missed"
+        op, t = _OPS[self.slo.op], self.slo.threshold
+        # "<=": met when even the high end meets it; missed when even the low end misses it
+        good, bad = (iv.high, iv.low) if self.slo.op in ("<=", "<") else (iv.low, iv.high)
+        if op(good, t):
+            return "met"
+        if not op(bad, t):
+            return "missed"
+        return "unresolved"
 
     @property
     def violation(self) -> float:
@@ -107,20 +134,56 @@ class Verdict:
 
     @property
     def hard_failure(self) -> bool:
+        """A hard SLO missed beyond doubt (and beyond its fail_ratio)."""
+        return (self.slo.hard and self.state == "missed"
+                and self.violation > self.slo.fail_ratio)
+
+    @property
+    def estimate_hard_miss(self) -> bool:
+        """The point estimate misses a hard SLO beyond its fail_ratio (the earlier tool's
+        test, which its objectives and results layout keep)."""
         return self.slo.hard and not self.ok and self.violation > self.slo.fail_ratio
+
+    @property
+    def hard_unresolved(self) -> bool:
+        return self.slo.hard and self.state == "unresolved"
+
+    def interval_text(self) -> str:
+        iv = self.interval
+        if iv is None:
+            return ""
+        lo = "−∞" if not math.isfinite(iv.low) else _fmt(self.slo, iv.low)
+        hi = "∞" if not math.isfinite(iv.high) else _fmt(self.slo, iv.high)
+        return f"{iv.level:.0%} CI {lo} … {hi}"
+
+    def unresolved_hint(self) -> str:
+        """What it takes to resolve a percentile verdict (``a p99 needs ≥ 368 requests``)."""
+        iv, stat = self.interval, self.slo.stat or ""
+        if iv is None or not stat.startswith("p") or not stat[1:].isdigit():
+            return "more requests or repeats would narrow it"
+        need = requests_to_bound(int(stat[1:]) / 100, iv.level)
+        if iv.n >= need:
+            return "more requests or repeats would narrow it"
+        return f"a {stat} needs ≥ {need} requests to be bounded, {iv.n} measured"
 
     def describe(self) -> str:
         slo = self.slo
-        mark = "ok  " if self.ok else ("FAIL" if self.hard_failure else "soft")
+        state = self.state
+        mark = {"met": "ok  ", "unresolved": "?   "}.get(state) or (
+            "FAIL" if self.hard_failure else "soft")
         measured = _fmt(slo, self.measured)
         if self.measured is None:
             tail = "no measurement"
+        elif state == "unresolved":
+            tail = f"unresolved: {self.interval_text()} straddles it; {self.unresolved_hint()}"
         else:
             delta = abs(self.measured - slo.threshold)
             word = "headroom" if self.ok else "missed by"
             finite = math.isfinite(self.violation)
             rel = f" ({self.violation:+.1%})" if not self.ok and finite else ""
             tail = f"{word} {_fmt(slo, delta)}{rel}"
+            if self.interval is not None and slo.metric not in COUNTED:
+                tail += f"; {self.interval_text()}"
         return f"{mark} {slo.text:<28} measured {measured:<10} {tail}"
 
     @classmethod
@@ -132,15 +195,18 @@ class Verdict:
                   hard=bool(data.get("hard", True)), weight=float(data.get("weight", 1.0)),
                   fail_ratio=float(data.get("fail_ratio") or 0.0))
         measured = data.get("measured")
-        return cls(slo, None if measured is None else float(measured))
+        interval = data.get("interval")
+        return cls(slo, None if measured is None else float(measured),
+                   Interval.from_dict(interval) if interval else None)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "slo": self.slo.text, "metric": self.slo.name, "op": self.slo.op,
             "threshold": self.slo.threshold, "measured": self.measured, "ok": self.ok,
-            "hard": self.slo.hard, "hard_failure": self.hard_failure,
+            "state": self.state, "hard": self.slo.hard, "hard_failure": self.hard_failure,
             "weight": self.slo.weight, "fail_ratio": self.slo.fail_ratio,
             "violation": self.violation if math.isfinite(self.violation) else None,
+            "interval": self.interval.to_dict() if self.interval else None,
         }
 
 
@@ -195,12 +261,24 @@ def parse_slos(spec: str | Iterable[str]) -> list[SLO]:
 
 
 def evaluate(slos: Sequence[SLO], metrics: Metrics) -> list[Verdict]:
-    return [Verdict(s, metrics.value(s.metric, s.stat)) for s in slos]
+    return [Verdict(s, metrics.value(s.metric, s.stat), metrics.interval(s.metric, s.stat))
+            for s in slos]
+
+
+def fails(verdicts: Sequence[Verdict], *, strict: bool = False) -> bool:
+    """Whether the item fails: a hard SLO missed, or (``--autotune-strict``) left unresolved."""
+    return any(v.hard_failure or (strict and v.hard_unresolved) for v in verdicts)
 
 
 def failure_message(point_id: str, verdicts: Sequence[Verdict]) -> str:
     """The assertion message of a failing item: every SLO with threshold, measurement, margin."""
     failed = sum(1 for v in verdicts if v.hard_failure)
-    lines = [f"SLO missed at {point_id}: {failed} of {len(verdicts)} failed"]
+    unresolved = sum(1 for v in verdicts if v.hard_unresolved)
+    if failed:
+        head = f"SLO missed at {point_id}: {failed} of {len(verdicts)} failed"
+    else:
+        head = (f"SLO unresolved at {point_id} (--autotune-strict): {unresolved} of "
+                f"{len(verdicts)} could not be decided")
+    lines = [head]
     lines += ["  " + v.describe() for v in verdicts]
     return "\n".join(lines)

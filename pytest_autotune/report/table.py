@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 from typing import Protocol
 
 from ..results import CaseReport, PointResult, RunReport, Trial
+from ..stats import Interval
 from ..units import format_seconds
 
 COLUMNS = ("#", "configuration", "point", "out tok/s", "ttft p99", "tpot p50", "e2e p99", "err",
@@ -32,23 +34,51 @@ def format_score(score: float | None, unit: str) -> str:
     return f"{score:,.4g}"
 
 
+def spread(value: float | None, interval: Interval | None) -> str:
+    """``±2.1%`` (half the interval, relative), ``−3%/+?`` when a side cannot be bounded."""
+    if value is None or interval is None or value == 0:
+        return ""
+
+    def pct(x: float) -> str:
+        return f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
+
+    low, high = interval.low, interval.high
+    if math.isfinite(low) and math.isfinite(high):
+        return "±" + pct(max(value - low, high - value) / abs(value))
+    lo = "?" if not math.isfinite(low) else pct((value - low) / abs(value))
+    hi = "?" if not math.isfinite(high) else pct((high - value) / abs(value))
+    return f"−{lo}/+{hi}"
+
+
+def slo_cell(point: PointResult) -> str:
+    if not point.verdicts:
+        return "-"
+    failed = [v.slo.text for v in point.verdicts if not v.ok and v.state != "unresolved"]
+    unresolved = point.unresolved
+    parts = []
+    if failed:
+        parts.append(("FAIL " if point.outcome == "failed" else "miss ") + ", ".join(failed))
+    if unresolved:
+        parts.append("? " + ", ".join(unresolved))
+    return "; ".join(parts) or "pass"
+
+
 def point_row(point: PointResult) -> list[str]:
     m = point.metrics
     if m is None:
         return [point.id, "-", "-", "-", "-", "-", point.outcome.upper()]
-    failed = point.missed
-    slo = "pass" if not failed else ("FAIL " if point.outcome == "failed" else "miss ") + \
-        ", ".join(failed)
-    if not point.verdicts:
-        slo = "-"
+    out = f"{m.output_throughput:,.0f}"
+    out_spread = spread(m.output_throughput, m.interval("output_throughput"))
+    ttft = format_seconds(m.ttft.p99)
+    ttft_spread = spread(m.ttft.p99, m.interval("ttft", "p99"))
     return [
         point.id,
-        f"{m.output_throughput:,.0f}",
-        format_seconds(m.ttft.p99),
+        f"{out} {out_spread}".rstrip(),
+        f"{ttft} {ttft_spread}".rstrip(),
         format_seconds(m.tpot.p50),
         format_seconds(m.e2e.p99),
         f"{m.error_rate:.0%}",
-        slo,
+        slo_cell(point),
     ]
 
 
@@ -78,6 +108,30 @@ def case_rows(case: CaseReport) -> list[tuple[int, list[str]]]:
     return rows
 
 
+def decision_lines(case: CaseReport) -> list[str]:
+    """The ties of the best in words, with each difference and its interval."""
+    best = case.best
+    if best is None or best.score is None:
+        return []
+    if not case.tied:
+        if case.confidence is None:
+            return ["(no interval on the scores: ties cannot be judged)"]
+        return [f"clear winner: ahead of every other configuration beyond the noise "
+                f"(confidence {case.confidence:.0%})"]
+    parts = []
+    for tie in case.tied:
+        number = case.number_of(tie.config_key)
+        rel = tie.difference / abs(best.score) if best.score else 0.0
+        iv = tie.interval
+        lo, hi = (iv.low / abs(best.score), iv.high / abs(best.score)) if best.score else (0, 0)
+        parts.append(f"#{number} {tie.config_id} ({rel:+.1%}, 95 % CI {lo:+.1%} … {hi:+.1%})")
+    lines = [f"tied with {len(case.tied)}: the differences are within the noise"]
+    lines += ["  " + p for p in parts]
+    if case.decision:
+        lines.append(case.decision)
+    return lines
+
+
 def format_table(rows: list[list[str]]) -> list[str]:
     widths = [len(c) for c in COLUMNS]
     for row in rows:
@@ -103,6 +157,12 @@ def render_cases(tr: Terminal, report: RunReport) -> None:
     """Each case: its objective and SLOs, the table, the winner and its launch command."""
     if report.simulated and report.note:
         tr.write_line(report.note, yellow=True, bold=True)
+    if not report.complete:
+        tr.write_line("PARTIAL RUN: " + "; ".join(report.completeness.reasons) + " (its results "
+                      "are written beside the complete ones, not over them)", yellow=True)
+    elif report.completeness.merged_from:
+        tr.write_line(f"this --lf rerun is merged into {report.completeness.merged_from}: the "
+                      "points measured again replace theirs")
     for case in report.cases:
         tr.write_line("")
         tr.write_line(f"{case.name}  ({case.source})", bold=True)
@@ -120,7 +180,14 @@ def render_cases(tr: Terminal, report: RunReport) -> None:
             tr.write_line("  no configuration met the SLOs at any workload point", red=True)
             continue
         score = format_score(best.score, case.unit)
+        score += f" {spread(best.score, best.score_interval)}".rstrip()
         tr.write_line(f"  best: #{best_index} {best.config_id}  ({score})", green=True,
                       bold=True)
+        for line in decision_lines(case):
+            tr.write_line("  " + line)
+        spent, fixed = case.passes_spent()
+        if fixed > spent:
+            tr.write_line(f"  racing: {spent} benchmark passes where fixed repeats take {fixed} "
+                          f"(saved {fixed - spent}, {(fixed - spent) / fixed:.0%})")
         if best.launch_command:
             tr.write_line("  launch: " + shlex.join(best.launch_command))
