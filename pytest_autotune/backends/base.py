@@ -82,6 +82,8 @@ class DeployContext:
     sink: LineSink | None = None
     labels: dict[str, str] = field(default_factory=dict)
     ready_timeout: float | None = None
+    #: 1 for a configuration's first deployment, 2… when a repeated pass redeploys it
+    attempt: int = 1
 
 
 @dataclass

@@ -6,8 +6,19 @@ import os
 import sys
 from pathlib import Path
 
+from ..model import short_hash
 from .base import Capabilities, DeployContext, ServerSpec
 from .process import HOST, ProcessBackend
+
+
+def deployment_seed(spec: ServerSpec, ctx: DeployContext) -> int:
+    """The case's ``sim.seed`` when it pins one; otherwise a seed of this deployment's own (run,
+    configuration, attempt), so that no two deployments draw the same device factor and noise:
+    identical runs then differ as identical deployments on real GPUs do."""
+    if spec.sim.seed is not None:
+        return spec.sim.seed
+    digest = short_hash([ctx.run_id, spec.case, spec.configuration.hash, ctx.attempt])
+    return int(digest, 16) % 2**31
 
 
 class SimBackend(ProcessBackend):
@@ -31,11 +42,13 @@ class SimBackend(ProcessBackend):
         argv += [
             "--sim-gpu", sim.gpu,
             "--sim-gpus-available", str(gpus),
-            "--sim-seed", str(sim.seed),
+            "--sim-seed", str(deployment_seed(spec, ctx)),
             "--sim-noise", str(sim.noise),
             "--sim-startup-scale", str(self.startup_scale or sim.startup_scale),
             "--sim-truth-log", str(ctx.artifacts / "truth.jsonl"),
         ]
+        if sim.slowdown != 1.0:
+            argv += ["--sim-slowdown", str(sim.slowdown)]
         if sim.model:
             argv += ["--sim-model", sim.model]
         return argv

@@ -110,6 +110,8 @@ def workload_from_spec(spec: CaseSpec) -> Workload:
         task=w.task,
         additional_request_params=dict(w.additional_request_params),
         dataset_path=w.dataset,
+        repeats=w.repeats,
+        redeploy=w.redeploy,
     )
 
 

@@ -18,8 +18,12 @@ class SimSettings:
     gpu: str = "h100"
     model: str | None = None
     noise: float = 0.03
-    seed: int = 0
+    #: None: a seed of its own for every deployment (from the run id and the configuration),
+    #: so identical runs differ as real deployments do; a number pins it (reproducible tests)
+    seed: int | None = None
     startup_scale: float = 1.0
+    #: every GPU step this many times slower: a planted regression for gate tests
+    slowdown: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,10 @@ class WorkloadSpec(_Strict):
     additional_request_params: dict[str, Any] = Field(default_factory=dict)
     dataset: str | None = None
     task: Literal["text-to-text"] = "text-to-text"
+    repeats: int | None = Field(
+        None, ge=1, description="benchmark passes per point on the running server (default 1; "
+        "with racing, the most a contender gets)")
+    redeploy: bool = Field(False, description="deploy the server anew before each repeated pass")
 
     @field_validator("scenarios", mode="before")
     @classmethod
@@ -103,8 +107,13 @@ class SimSpec(_Strict):
     gpu: str = Field("h100", description=f"one of {', '.join(GPU_KINDS)}")
     model: str | None = Field(None, description="catalogue name or a directory with config.json")
     noise: float = Field(0.03, ge=0.0, le=0.5)
-    seed: int = 0
+    seed: int | None = Field(
+        None, description="noise seed; default: one per deployment, derived from the run id and "
+        "the configuration")
     startup_scale: float = Field(1.0, gt=0.0, le=10.0)
+    slowdown: float = Field(1.0, gt=0.0, le=10.0,
+                            description="every GPU step this many times slower (plant a "
+                            "regression)")
 
     @field_validator("gpu")
     @classmethod

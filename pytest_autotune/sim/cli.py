@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--sim-seed", type=int, default=0, help="noise seed (default: 0)")
     sim.add_argument("--sim-noise", type=float, default=0.03,
                      help="relative step-time jitter; 0 is deterministic (default: 0.03)")
+    sim.add_argument("--sim-slowdown", type=float, default=1.0,
+                     help="make every GPU step this many times slower, to plant a known "
+                     "regression (default: 1.0)")
     sim.add_argument("--sim-startup-scale", type=float, default=1.0,
                      help="multiplies the simulated start-up phases (default: 1.0)")
     sim.add_argument("--sim-truth-log", type=str, default=None,

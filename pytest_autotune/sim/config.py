@@ -92,6 +92,8 @@ class ResolvedConfig:
     headroom_bytes: int = 0
     need_bytes: int = 0
     available_after_bytes: int = 0
+    #: every step takes this many times longer (--sim-slowdown, a planted regression)
+    slowdown: float = 1.0
     # start-up timing (seconds, already multiplied by --sim-startup-scale)
     init_s: float = 0.0
     load_s: float = 0.0
@@ -332,6 +334,9 @@ def resolve(args: argparse.Namespace) -> ResolvedConfig:
     cfg.headroom_bytes = int(cfg.free_init_bytes - cfg.weights_per_gpu_bytes
                              - tokens * cfg.kv_cell_bytes)
     cfg.available_after_bytes = max(cfg.headroom_bytes - cfg.graph_bytes - workspace, 0)
+    if not 0 < args.sim_slowdown <= 100:
+        raise ValueError(f"--sim-slowdown is a factor in (0, 100], got {args.sim_slowdown}")
+    cfg.slowdown = args.sim_slowdown
     # Start-up timing.
     scale = max(0.0, args.sim_startup_scale)
     cfg.init_s = scale * (0.4 + (1.5 if tp > 1 else 0.0) + (0.3 if dp > 1 else 0.0))

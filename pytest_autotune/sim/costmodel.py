@@ -24,6 +24,11 @@ from .config import ResolvedConfig
 __all__ = ["Calibration", "CostModel", "Noise"]
 
 DEFAULT_SIGMA = 0.03
+#: the device factor's and the drift's standard deviations, relative to sigma (benchmarks/
+#: sim_noise.py measures what they give: docs/simulator.md, "Noise")
+DEVICE_SHARE = 0.5
+DRIFT_SHARE = 0.4
+DRIFT_TAU_S = 30.0
 EAGER_PER_LAYER_S = {"triton": 69e-6, "flashinfer": 28e-6, "fa3": 35e-6, "torch_native": 90e-6}
 
 
@@ -51,8 +56,8 @@ class Calibration:
     ingress_per_token_s: float = 0.5e-6
     egress_s: float = 2.0e-3
     straggler_p: float = 0.0005
-    request_straggler_p: float = 0.01
-    request_straggler_s: tuple[float, float] = (0.05, 0.2)
+    request_straggler_p: float = 0.003
+    request_straggler_s: tuple[float, float] = (0.02, 0.08)
 
 
 def prefill_mfu(params: float, gpu_name: str) -> float:
@@ -70,33 +75,58 @@ def prefill_mfu(params: float, gpu_name: str) -> float:
 
 
 class Noise:
-    """Seeded multiplicative jitter (mean 1) plus rare stragglers; sigma 0 gives exactly 1.
+    """Seeded multiplicative noise on step times (mean about 1); sigma 0 gives exactly 1.
 
-    Two kinds of straggler: a slow step (every running request sees it) and a slow request
-    (a host-side hiccup before the scheduler sees it: GC pause, tokenizer contention). Their
-    probabilities are given for the default sigma (0.03) and scale with sigma.
+    Three time scales, the way identical GPU deployments differ:
+
+    * a **device factor** per replica, fixed for the deployment's life (silicon, clocks, host):
+      log-normal with ``DEVICE_SHARE × sigma``;
+    * a slow **drift** (thermals, boost clocks, neighbours): an Ornstein–Uhlenbeck process in
+      log space with ``DRIFT_SHARE × sigma`` and a ``DRIFT_TAU_S`` correlation time, so two
+      benchmark passes a minute apart on one server differ, and requests within a pass share it;
+    * per-step **jitter** (``sigma``), which averages out over a run, plus rare stragglers: a slow
+      step (every running request sees it) and a slow request (a host-side hiccup before the
+      scheduler sees it). Their probabilities are given for the default sigma and scale with it.
     """
 
     def __init__(self, seed: int, sigma: float, straggler_p: float = 0.0005,
-                 request_p: float = 0.01, request_s: tuple[float, float] = (0.05, 0.2)) -> None:
+                 request_p: float = 0.003, request_s: tuple[float, float] = (0.02, 0.08)) -> None:
         self.rng = random.Random(seed)
         self.req_rng = random.Random(seed ^ 0x9E3779B9)
+        self.drift_rng = random.Random(seed ^ 0x7F4A7C15)
         self.sigma = max(0.0, sigma)
         scale = self.sigma / DEFAULT_SIGMA
         self.straggler_p = straggler_p * scale
         self.request_p = request_p * scale
         self.request_s = request_s
-        self.device = self.rng.lognormvariate(0.0, self.sigma / 2) if self.sigma > 0 else 1.0
+        self.device = (self.rng.lognormvariate(0.0, self.sigma * DEVICE_SHARE)
+                       if self.sigma > 0 else 1.0)
+        self.drift_sd = self.sigma * DRIFT_SHARE
+        self._log_drift = self.drift_rng.gauss(0.0, self.drift_sd) if self.drift_sd else 0.0
+        self._drift_t: float | None = None
 
     def request_delay(self) -> float:
         if self.request_p <= 0 or self.req_rng.random() >= self.request_p:
             return 0.0
         return self.req_rng.uniform(*self.request_s)
 
-    def factor(self) -> float:
+    def drift(self, now: float | None) -> float:
+        """The drift factor at time ``now`` (seconds, any origin); constant when None."""
+        if self.drift_sd <= 0:
+            return 1.0
+        if now is not None:
+            if self._drift_t is not None and now > self._drift_t:
+                a = math.exp(-(now - self._drift_t) / DRIFT_TAU_S)
+                self._log_drift = (a * self._log_drift
+                                   + math.sqrt(1 - a * a) * self.drift_rng.gauss(0, self.drift_sd))
+            self._drift_t = now if self._drift_t is None else max(self._drift_t, now)
+        return math.exp(self._log_drift)
+
+    def factor(self, now: float | None = None) -> float:
         if self.sigma <= 0:
             return 1.0
-        f = self.device * self.rng.lognormvariate(-self.sigma**2 / 2, self.sigma)
+        f = self.device * self.drift(now) * self.rng.lognormvariate(-self.sigma**2 / 2,
+                                                                    self.sigma)
         if self.rng.random() < self.straggler_p:
             f *= self.rng.uniform(2.5, 6.0)
         return f

@@ -228,7 +228,8 @@ class Scheduler:
             req.prefix_len += ext
         mixed_bs = len(self.running) if (cfg.enable_mixed_chunk and self.running) else 0
         mixed_kv = self.running_kv if mixed_bs else 0
-        dur = self.cost.prefill(tokens, attn, new_seqs, mixed_bs, mixed_kv) * self.noise.factor()
+        dur = self.cost.prefill(tokens, attn, new_seqs, mixed_bs, mixed_kv)
+        dur *= self.noise.factor(now) * self.cfg.slowdown
         end = now + dur
         emitted: list[Req] = []
         finished: list[Req] = []
@@ -289,7 +290,7 @@ class Scheduler:
         kv = self.running_kv + bs
         spec = self.cfg.spec_accept > 1.0
         dur = (self.cost.speculative(bs, kv) if spec else self.cost.decode(bs, kv))
-        dur *= self.noise.factor()
+        dur *= self.noise.factor(now) * self.cfg.slowdown
         end = now + dur
         emitted: list[Req] = []
         finished: list[Req] = []

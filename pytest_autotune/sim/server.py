@@ -62,7 +62,8 @@ class Server:
         sim_info = {"simulator": True, "gpu": cfg.gpu.name, "gpu_key": cfg.gpu_key,
                     "model": cfg.model.name, "params": cfg.model.params,
                     "gpus_available": args.sim_gpus_available, "noise": args.sim_noise,
-                    "seed": args.sim_seed, "startup_scale": args.sim_startup_scale}
+                    "seed": args.sim_seed, "startup_scale": args.sim_startup_scale,
+                    "slowdown": args.sim_slowdown}
         self.app = App(cfg, self.engine, log, args.api_key, args.enable_metrics,
                        args.enable_cache_report, _server_args(args, cfg), args.sim_truth_log,
                        sim_info)
@@ -255,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     log.raw(f"[{log._ts()}] simulating {cfg.model.name} ({cfg.model.params / 1e9:.2f}B params) "
             f"on {cfg.tp * cfg.dp}x {cfg.gpu.name} ({cfg.gpu.memory_gb:.0f} GB), "
             f"{args.sim_gpus_available} GPUs visible, noise={args.sim_noise}, "
-            f"seed={args.sim_seed}, startup-scale={args.sim_startup_scale}")
+            f"seed={args.sim_seed}, startup-scale={args.sim_startup_scale}"
+            + (f", slowdown={args.sim_slowdown}" if args.sim_slowdown != 1.0 else ""))
 
     async def _serve() -> int:
         return await Server(args, cfg, log).run()

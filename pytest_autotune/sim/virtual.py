@@ -112,6 +112,7 @@ class VirtualCluster:
         self._rr = itertools.count()
         self._rid = itertools.count()
         self.clock = [0.0] * cfg.dp  # when each replica is next free
+        self.now = 0.0  # where the next run starts
 
     def make_req(self, job: Job, send: float) -> Req:
         rid = next(self._rid)
@@ -122,9 +123,16 @@ class VirtualCluster:
         req.token_times = [] if self.keep else None
         return req
 
+    def idle(self, seconds: float) -> None:
+        """Let virtual time pass with no requests (the next :meth:`run` starts after it)."""
+        self.clock = [max(c, self.now) + seconds for c in self.clock]
+        self.now = max(self.clock)
+
     def run(self, sends: list[tuple[float, Job]] | None = None, concurrency: int = 0,
             jobs: Sequence[Job] = (), max_time: float = float("inf")) -> Result:
-        """Open loop (``sends``) or closed loop (``concurrency`` users over ``jobs``)."""
+        """Open loop (``sends``) or closed loop (``concurrency`` users over ``jobs``); a second
+        run on the same cluster starts where the first ended (send times are relative)."""
+        origin = self.now  # not `start`: the loop below names each request's send time so
         egress = self.cost.egress() + self.client_overhead / 2
         records: list[Record] = []
         pending: list[tuple[float, int, Req, float]] = []  # (arrival, rid, req, send time)
@@ -132,17 +140,18 @@ class VirtualCluster:
         job_iter = iter(jobs)
         if sends is not None:
             for t, job in sends:
-                req = self.make_req(job, t)
-                heapq.heappush(pending, (req.arrival, next(seq), req, t))
+                req = self.make_req(job, origin + t)
+                heapq.heappush(pending, (req.arrival, next(seq), req, origin + t))
         else:
             for _ in range(concurrency):
                 first = next(job_iter, None)
                 if first is None:
                     break
-                req = self.make_req(first, 0.0)
-                heapq.heappush(pending, (req.arrival, next(seq), req, 0.0))
+                req = self.make_req(first, origin)
+                heapq.heappush(pending, (req.arrival, next(seq), req, origin))
         send_time: dict[int, float] = {}
-        last_end = 0.0
+        last_end = origin
+        max_time += origin
         while True:
             # the replica with the earliest next step boundary that has (or will get) work
             best = -1
@@ -185,7 +194,8 @@ class VirtualCluster:
                     if nxt is not None:
                         new = self.make_req(nxt, end)
                         heapq.heappush(pending, (new.arrival, next(seq), new, end))
-        return Result(records, last_end, self.schedulers)
+        self.now = max([last_end, *(c for c in self.clock if c != float("inf"))])
+        return Result(records, last_end - origin, self.schedulers)
 
 
 def run_closed(cfg: ResolvedConfig, jobs: Sequence[Job], concurrency: int, seed: int = 0,
