@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,7 +18,9 @@ from pathlib import Path
 from .backends.base import Backend, DeployContext, ServerHandle, ServerSpec
 from .backends.wait import is_healthy
 from .bench import runner
-from .bench.plan import plan
+from .bench.intervals import NoiseFloor, point_estimates, with_intervals
+from .bench.plan import Invocation, plan
+from .bench.samples import RequestSamples
 from .cases.case import Case
 from .errors import BenchError
 from .gpus import GpuLease, GpuPool
@@ -49,10 +51,26 @@ def tokenizer_for(case: Case, *, simulated: bool) -> str:
     return case.tokenizer or case.model_path
 
 
+#: asked after each pass while more are allowed: a reason to measure the batch again, or None
+MorePasses = Callable[["Deployment", Mapping[WorkloadPoint, Metrics], int], "str | None"]
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    """How many benchmark passes each batch of points gets.
+
+    ``first`` passes always; then, while fewer than ``cap`` ran, ``more`` decides (racing: the
+    configuration is still tied with the leader, or an SLO verdict is unresolved)."""
+
+    first: int = 1
+    cap: int = 1
+    more: MorePasses | None = None
+
+
 @dataclass
 class Deployment:
     """A ready server plus the benchmark results of its workload points (measured lazily, in as
-    few genai-bench processes as the planned points allow)."""
+    few genai-bench processes as the planned points allow, one or more passes each)."""
 
     case: Case
     config: Configuration
@@ -63,8 +81,14 @@ class Deployment:
     runner: runner.Runner = field(default_factory=runner.GenaiBenchRunner)
     sink: Sink | None = None
     simulated: bool = False
+    passes: PassPlan = field(default_factory=PassPlan)
+    floor: NoiseFloor = field(default_factory=NoiseFloor)
+    #: deploys the configuration anew and returns the new handle (``workload.redeploy``)
+    restart: Callable[[], ServerHandle] | None = None
     results: dict[WorkloadPoint, Metrics | BenchError] = field(default_factory=dict)
     seconds: dict[WorkloadPoint, float] = field(default_factory=dict)
+    #: why each pass after the first ran, in order ("tied with the leader", ...)
+    extra_passes: list[str] = field(default_factory=list)
     invocations: int = 0
 
     def facts(self) -> DeploymentFacts:
@@ -72,7 +96,8 @@ class Deployment:
         return DeploymentFacts(
             deploy_seconds=self.handle.deploy_seconds, gpus=tuple(self.handle.gpu_ids),
             server_info={k: info[k] for k in FACT_KEYS if k in info},
-            artifacts=str(self.artifacts),
+            artifacts=str(self.artifacts), extra_passes=tuple(self.extra_passes),
+            pass_cap=self.passes.cap,
         )
 
     def measure(self, point: WorkloadPoint) -> Metrics:
@@ -84,18 +109,57 @@ class Deployment:
         return result
 
     def _run_batch(self, point: WorkloadPoint) -> None:
+        """Measure the batch holding ``point`` in passes until the plan says stop; each point's
+        metrics pool every pass, with intervals. A failed pass ends the batch."""
         pending = [p for p in self.planned if p not in self.results]
         if point not in pending:
             pending.append(point)
         invocation = next(i for i in plan(pending) if point in i.points)
+        runs: dict[WorkloadPoint, list[tuple[Metrics, RequestSamples]]] = {}
+        combined: dict[WorkloadPoint, Metrics] = {}
+        started = time.monotonic()
+        count = 0
+        while True:
+            if count and self.case.workload.redeploy and self.restart is not None:
+                self.handle = self.restart()
+            failed = self._one_pass(invocation, runs)
+            count += 1
+            combined = {p: self._pooled(r) for p, r in runs.items()
+                        if p not in failed and len(r) == count}
+            if failed:
+                self.results.update(failed)
+                break
+            if count < self.passes.first:
+                continue
+            if count >= self.passes.cap or self.passes.more is None:
+                break
+            reason = self.passes.more(self, combined, count)
+            if not reason:
+                break
+            self.extra_passes.append(reason)
+        for p, metrics in combined.items():
+            self.results[p] = metrics
+        for p in invocation.points:
+            self.seconds[p] = (time.monotonic() - started) / len(invocation.points)
+
+    def _pooled(self, runs: Sequence[tuple[Metrics, RequestSamples]]) -> Metrics:
+        if len(runs) == 1:
+            metrics, samples = runs[0]
+            return with_intervals(metrics, samples, self.floor)
+        pooled = RequestSamples.pooled([s for _, s in runs])
+        each = [m for m, _ in runs]
+        return with_intervals(point_estimates(pooled, each), pooled, self.floor, passes=each)
+
+    def _one_pass(self, invocation: Invocation,
+                  runs: dict[WorkloadPoint, list[tuple[Metrics, RequestSamples]]]) -> \
+            dict[WorkloadPoint, BenchError]:
+        """One genai-bench process over the invocation; returns the points that failed."""
         if not self.handle.alive() or not is_healthy(self.handle.url, self.handle.api_key):
             error = BenchError(
                 "server is not healthy before the benchmark (/health did not answer 200)",
                 output_tail=self.handle.log_tail(),
             )
-            for p in invocation.points:
-                self.results[p] = error
-            return
+            return dict.fromkeys(invocation.points, error)
         self.invocations += 1
         request = runner.BenchRequest(
             url=self.handle.url,
@@ -114,6 +178,7 @@ class Deployment:
 
         outcome = self.runner.run(request, sink=self.sink, abort=server_gone)
         died = not handle.alive()
+        failed: dict[WorkloadPoint, BenchError] = {}
         for p, result in outcome.results.items():
             if died and isinstance(result, Metrics) and result.num_errors:
                 # genai-bench finished before the abort poll saw the server go: the requests
@@ -128,8 +193,11 @@ class Deployment:
                     output_tail=result.output_tail + "\n--- server log (last lines) ---\n"
                     + handle.log_tail(),
                 )
-            self.results[p] = result
-            self.seconds[p] = outcome.seconds / len(outcome.results)
+            if isinstance(result, BenchError):
+                failed[p] = result
+            else:
+                runs.setdefault(p, []).append((result, outcome.samples.get(p, RequestSamples())))
+        return failed
 
 
 class DeploymentService:
@@ -150,8 +218,10 @@ class DeploymentService:
         *,
         sink: Sink | None = None,
         bench: runner.Runner | None = None,
+        more_passes: MorePasses | None = None,
     ) -> None:
         self.settings = settings
+        self.more_passes = more_passes
         self.backend = backend
         self.run_id = run_id
         self.pool = pool
@@ -163,6 +233,16 @@ class DeploymentService:
         self._failed: dict[str, BaseException] = {}
 
     # -- what a configuration is -----------------------------------------------------------------
+    def pass_plan(self, case: Case) -> PassPlan:
+        """``repeats`` passes each (option, else the case's, else 1); with racing, one pass and
+        then more, up to the repeats (or ``--autotune-max-repeats``), while the policy asks."""
+        base = self.settings.repeats or case.workload.repeats or 1
+        cap = max(base, self.settings.max_repeats or base)
+        if not self.settings.race or self.more_passes is None:
+            return PassPlan(first=base, cap=base)
+        return PassPlan(first=1, cap=cap, more=self.more_passes)
+
+
     def spec(self, case: Case, config: Configuration) -> ServerSpec:
         spec = ServerSpec.from_case(case, config)
         if self.settings.deploy_timeout is not None:
@@ -272,11 +352,30 @@ class DeploymentService:
                 labels={"pytest-autotune.run": self.run_id, "pytest-autotune.case": case.name,
                         "pytest-autotune.config": config.hash},
             )
-            started = time.monotonic()
-            with self.backend.deploy(spec, ctx) as handle:
-                handle.deploy_seconds = handle.deploy_seconds or time.monotonic() - started
+            with ExitStack() as server:
+                handle = self._start(server, spec, ctx)
+                attempts = [1]
+
+                def restart() -> ServerHandle:
+                    """The same configuration deployed anew (its logs in deploy-N/)."""
+                    server.close()
+                    attempts[0] += 1
+                    again = replace(ctx, artifacts=artifacts / f"deploy-{attempts[0]}",
+                                    attempt=attempts[0])
+                    again.artifacts.mkdir(parents=True, exist_ok=True)
+                    return self._start(server, spec, again)
+
+                central, tail = self.settings.noise_floor
                 yield Deployment(case, config, handle, self.settings, artifacts, planned,
-                                 self.bench, self.sink, caps.simulated)
+                                 self.bench, self.sink, caps.simulated,
+                                 passes=self.pass_plan(case), floor=NoiseFloor(central, tail),
+                                 restart=restart)
         finally:
             if lease is not None:
                 lease.release()
+
+    def _start(self, stack: ExitStack, spec: ServerSpec, ctx: DeployContext) -> ServerHandle:
+        started = time.monotonic()
+        handle = stack.enter_context(self.backend.deploy(spec, ctx))
+        handle.deploy_seconds = handle.deploy_seconds or time.monotonic() - started
+        return handle

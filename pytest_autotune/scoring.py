@@ -17,6 +17,7 @@ from typing import Any
 
 from .results import PointResult, Trial
 from .slo import Verdict
+from .stats import Interval
 
 
 @dataclass(frozen=True)
@@ -171,14 +172,51 @@ def score_trial(trial: Trial) -> float | None:
     return objective_of(trial).score(trial)
 
 
+#: the metric each earlier-tool objective averages over the kept points
+_SEED_BASE = {"minimize_latency": ("e2e", "mean"),
+              "maximize_throughput": ("total_throughput", None),
+              "minimize_ttft": ("ttft", "mean"), "minimize_tpot": ("tpot", "mean")}
+
+
+def score_interval(trial: Trial, score: float | None) -> Interval | None:
+    """The interval of ``score`` under the trial's built-in objective: the throughput interval
+    of the point that scored, or (earlier-tool objectives) the interval of the mean over the
+    points they average, carried over relatively to the penalised score. None when a point has
+    no bounded interval."""
+    if score is None:
+        return None
+    objective = objective_of(trial)
+    if objective.name == "max_output_throughput":
+        eligible = [p.metrics for p in trial.points if p.slo_ok and p.metrics]
+        if not eligible:
+            return None
+        top = max(eligible, key=lambda m: m.output_throughput)
+        iv = top.interval("output_throughput")
+        return iv if iv is not None and iv.bounded else None
+    metric, stat = _SEED_BASE[objective.name]
+    measured = [p for p in trial.points if p.metrics is not None]
+    kept = [p.metrics for p in ([p for p in measured if p.hard_ok] or measured) if p.metrics]
+    halves, values = [], []
+    for m in kept:
+        iv, value = m.interval(metric, stat), m.value(metric, stat)
+        if iv is None or not iv.bounded or value is None:
+            return None
+        halves.append((iv.high - iv.low) / 2)
+        values.append(value)
+    base = statistics.fmean(values) if values else 0.0
+    if not base:
+        return None
+    rel = math.sqrt(sum(h * h for h in halves)) / len(halves) / abs(base)
+    return Interval(score - rel * abs(score), score + rel * abs(score), "objective",
+                    sum(m.num_completed for m in kept))
+
+
 def select_best(trials: Sequence[Trial]) -> Trial | None:
-    """The best scored trial in the objective's direction; the first one wins an exact tie."""
-    best: Trial | None = None
-    for trial in trials:
-        if trial.score is None:
-            continue
-        if best is None or best.score is None or better(
-            trial.score, best.score, objective_of(trial).direction
-        ):
-            best = trial
-    return best
+    """The leader by score, unless configurations are tied with it: then the one preferred by
+    fewer GPUs, then fewer non-default flags, then grid order (:mod:`pytest_autotune.ranking`)."""
+    from .ranking import decide
+
+    scored = [t for t in trials if t.score is not None]
+    if not scored:
+        return None
+    return decide(scored, objective_of(scored[0]).direction).best

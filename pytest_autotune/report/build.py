@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..results import CaseReport, RunReport, Trial, by_case
+from ..results import CaseReport, RunReport, TiedConfig, Trial, by_case
 from ..scoring import OBJECTIVES, objective_of, seed_aggregate
 
 SIM_NOTE = (
@@ -24,11 +24,33 @@ def case_report(name: str, trials: list[Trial], best: Trial | None) -> CaseRepor
             for verdict in point.verdicts:
                 if verdict.slo.text not in slos:
                     slos.append(verdict.slo.text)
-    return CaseReport(
+    report = CaseReport(
         name=name, source=trials[0].source, objective=objective.name,
         objective_description=objective.description, direction=objective.direction,
         unit=objective.unit, slos=slos, trials=trials, best=best,
     )
+    if best is not None:
+        _judge_best(report, best)
+    return report
+
+
+def _judge_best(report: CaseReport, best: Trial) -> None:
+    """The configurations tied with the best, the confidence in it, and why it won."""
+    from ..ranking import confidence, decide, tied_with
+
+    scored = [t for t in report.trials if t.score is not None]
+    decision = decide(scored, report.direction)
+    if decision.best is best:
+        ties, reason = decision.tied, decision.reason
+        conf = decision.confidence
+    else:  # a select_best hook of the project chose it
+        ties = tied_with(best, scored, report.direction)
+        reason = "chosen by the project's pytest_autotune_select_best"
+        conf = confidence(best, scored, report.direction)
+    report.tied = [TiedConfig(t.trial.config_key, t.trial.config_id, t.difference, t.interval)
+                   for t in ties]
+    report.confidence = conf
+    report.decision = reason
 
 
 def build_report(
@@ -65,6 +87,7 @@ def seed_results(case: CaseReport, report: RunReport) -> dict[str, Any]:
             "container_logs": None,
             "error_message": None if success else (trial.reason or _no_score(trial)),
             "objective_score": trial.score,
+            "score_interval": trial.score_interval.to_dict() if trial.score_interval else None,
             "config_id": trial.config_id,
             "outcome": trial.status,
             "launch_command": trial.launch_command,
@@ -73,7 +96,7 @@ def seed_results(case: CaseReport, report: RunReport) -> dict[str, Any]:
             "artifacts": trial.artifacts,
         }
         if trial.status == "ok" and trial.score is None and any(
-            v.hard_failure for p in trial.points for v in p.verdicts
+            v.estimate_hard_miss for p in trial.points for v in p.verdicts
         ):
             out["slo_violation"] = True
         return out
@@ -82,6 +105,10 @@ def seed_results(case: CaseReport, report: RunReport) -> dict[str, Any]:
     entries = [entry(t) for t in trials]
     seed = trials[0].seed if trials else {}
     best_entry = next((e for e, t in zip(entries, trials, strict=True) if t is case.best), None)
+    if best_entry is not None:
+        best_entry = {**best_entry, "tied_with": [t.config_id for t in case.tied],
+                      "ties": [t.to_dict() for t in case.tied],
+                      "confidence": case.confidence, "decision": case.decision}
     return {
         "task_name": seed.get("task_name", case.name),
         "strategy": seed.get("strategy", "grid_search"),
@@ -98,6 +125,9 @@ def seed_results(case: CaseReport, report: RunReport) -> dict[str, Any]:
         "note": report.note,
         "run_id": report.run_id,
         "source": case.source,
+        "complete": report.complete,
+        "incomplete_reasons": list(report.completeness.reasons),
+        "merged_from": report.completeness.merged_from,
     }
 
 

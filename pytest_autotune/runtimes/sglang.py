@@ -241,3 +241,31 @@ def gpus_needed(flags: Mapping[str, FlagValue]) -> int:
         value = flags.get(name, 1)
         total *= int(value) if not isinstance(value, bool) else 1
     return total
+
+
+#: SGLang 0.5.5's static defaults of catalogue flags (server_args.py); a flag not listed here
+#: defaults to a value SGLang computes (memory fraction, chunk size, CUDA-graph batch, ...) or to
+#: off (switches), so any value a case sets for it counts as a choice
+DEFAULTS: dict[str, FlagValue] = {
+    "tp-size": 1, "dp-size": 1, "pp-size": 1, "ep-size": 1,
+    "load-balance-method": "round_robin", "schedule-policy": "fcfs",
+    "schedule-conservativeness": 1.0, "max-prefill-tokens": 16384, "stream-interval": 1,
+    "kv-cache-dtype": "auto", "dtype": "auto", "num-continuous-decode-steps": 1,
+    "page-size": 1, "load-format": "auto", "watchdog-timeout": 300.0,
+    "base-gpu-id": 0, "gpu-id-step": 1, "log-level": "info",
+}
+
+
+def non_default_flags(flags: Mapping[str, FlagValue]) -> list[str]:
+    """The flags whose value differs from SGLang's default (switches: those turned on)."""
+    chosen = []
+    for name, value in flags.items():
+        flag = BY_NAME.get(name)
+        if (flag is not None and flag.kind is bool) or isinstance(value, bool):
+            if value:
+                chosen.append(name)
+            continue
+        default = DEFAULTS.get(name)
+        if default is None or value != default:
+            chosen.append(name)
+    return chosen
