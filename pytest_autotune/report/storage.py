@@ -82,9 +82,32 @@ def load_run(path: Path) -> RunReport:
     return RunReport.from_dict(data, what=str(path))
 
 
+def latest_complete(storage: Path, cases: set[str] | None = None) -> Path | None:
+    """The newest run file that is complete and measured something (and, given ``cases``,
+    holds every one of them)."""
+    for path in reversed(run_files(storage)):
+        try:
+            report = load_run(path)
+        except ReportFormatError:
+            continue
+        if not report.complete or (report.completeness.measured_nothing and \
+                report.completeness.planned):
+            continue
+        if cases and not cases <= {c.name for c in report.cases}:
+            continue
+        return path
+    return None
+
+
 def find_run(storage: Path, ref: str | None) -> Path:
-    """A run by number (``3``, ``0003``), by path, or the latest (``None``/``latest``)."""
+    """A run by number (``3``, ``0003``), by path, the latest (``None``/``latest``), or the
+    newest complete one (``latest-complete``)."""
     files = run_files(storage)
+    if ref == "latest-complete":
+        found = latest_complete(storage)
+        if found is None:
+            raise FileNotFoundError(f"no complete run stored under {storage / 'runs'}")
+        return found
     if ref in (None, "latest", "last"):
         if not files:
             raise FileNotFoundError(f"no runs stored under {storage / 'runs'}")

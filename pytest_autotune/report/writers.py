@@ -44,15 +44,19 @@ class ReportWriter(Protocol):
 
 
 class SeedResultsWriter:
-    """``<results>/<case>_results.json``: the earlier tool's layout, one file per case."""
+    """``<results>/<case>_results.json``: the earlier tool's layout, one file per case.
+
+    A partial run (``-x``, ``-k``, interrupted, …) writes ``<case>_results.partial.json`` beside
+    it instead, so a complete result is never replaced by part of one."""
 
     format = "seed-json"
     stage: Literal["files", "terminal"] = "files"
 
     def write(self, report: RunReport, ctx: WriteContext) -> list[Path]:
         paths = []
+        suffix = "_results.json" if report.complete else "_results.partial.json"
         for case in report.cases:
-            path = ctx.results_dir / f"{case.name}_results.json"
+            path = ctx.results_dir / f"{case.name}{suffix}"
             write_atomic(path, seed_results(case, report))
             paths.append(path)
         return paths

@@ -28,9 +28,13 @@ def test_seed_task_files_run_in_sim_mode(project: pytest.Pytester) -> None:
     )
     result.assert_outcomes(passed=10, deselected=4)
     results = project.path / "results"
+    # -k makes it a partial run: its results are written beside where complete ones go
+    assert not (results / "docker-simple-tune_results.json").exists()
 
-    simple = json.loads((results / "docker-simple-tune_results.json").read_text())
+    simple = json.loads((results / "docker-simple-tune_results.partial.json").read_text())
     assert simple["task_name"] == "docker-simple-tune" and simple["strategy"] == "grid_search"
+    assert simple["complete"] is False and simple["incomplete_reasons"] == [
+        "items selected with -k"]
     assert simple["total_experiments"] == 2 and simple["successful_experiments"] == 2
     assert simple["objective"] == "minimize_latency"
     ids = {e["experiment_id"] for e in simple["all_results"]}
@@ -43,14 +47,14 @@ def test_seed_task_files_run_in_sim_mode(project: pytest.Pytester) -> None:
     assert {r["num_concurrency"] if "num_concurrency" in r else r["concurrency"]
             for r in best["metrics"]["raw_results"]} == {1, 4}
 
-    legacy = json.loads((results / "legacy-choice-tune_results.json").read_text())
+    legacy = json.loads((results / "legacy-choice-tune_results.partial.json").read_text())
     # the earlier spellings come back in the results as they were written
     assert legacy["best_result"]["parameters"]["mem_frac"] in (0.75, 0.85)
     assert set(legacy["best_result"]["parameters"]) == {"tp_size", "mem_frac", "schedule_policy"}
     assert legacy["best_result"]["objective_score"] == pytest.approx(
         legacy["best_result"]["metrics"]["mean_ttft"])
 
-    slo = json.loads((results / "slo-throughput-tune_results.json").read_text())
+    slo = json.loads((results / "slo-throughput-tune_results.partial.json").read_text())
     assert slo["total_experiments"] == 2 and slo["objective"] == "maximize_throughput"
     for entry in slo["all_results"]:
         assert entry["objective_score"] < 0  # −tokens/s per GPU, lower is better
