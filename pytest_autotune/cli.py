@@ -2,13 +2,16 @@
 
     pytest-autotune list                  numbered runs under .autotune/runs
     pytest-autotune show [RUN]            the summary table of a run (default: the latest)
-    pytest-autotune compare A B           best score per case, and the change from A to B
-        [--fail-on-regression PCT]        exit 1 when a case's best score got worse by > PCT %
+    pytest-autotune compare A B           best score per case and every point, A to B
+        [--fail-on-regression PCT]        exit 1 on a significant regression beyond PCT %, an
+        [--allow-missing]                 incomplete B, or what only one run has
+    RUN, A, B: a run number, latest, latest-complete, or a run file's path
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -36,30 +39,33 @@ def show(report: RunReport, out: _Writer) -> None:
     render_cases(out, report)
 
 
-def compare(a: RunReport, b: RunReport, out: _Writer, threshold: float | None) -> int:
-    """Print each case's best score in A and B; return 1 if B regressed past ``threshold`` %."""
-    status = 0
-    header = f"{'case':<28} {'A best':>16} {'B best':>16} {'change':>9}"
-    out.write_line(header + "  B best configuration")
+def compare(a: RunReport, b: RunReport, out: _Writer, threshold: float | None, *,
+            baseline_name: str = "A", allow_missing: bool = False) -> int:
+    """Each case's best score in A and B with the change, its interval and verdict, then every
+    finding of the gate (pytest_autotune.gate). Returns 1 when a threshold is given and the
+    gate fails: a significant regression beyond it, B incomplete, or cases, configurations or
+    points that only one side has (unless ``allow_missing``)."""
+    from .gate import DEFAULT_THRESHOLD, compare_runs
+
+    result = compare_runs(a, b, baseline_name=baseline_name,
+                          threshold=DEFAULT_THRESHOLD if threshold is None else threshold / 100,
+                          allow_missing=allow_missing)
+    out.write_line(f"{'case':<28} {'A best':>16} {'B best':>16}  change")
     for case in b.cases:
         old = a.case(case.name)
         new_score = case.best.score if case.best else None
         old_score = old.best.score if old and old.best else None
-        change = ""
-        regressed = False
-        if old_score is not None and new_score is not None and old_score != 0:
-            delta = (new_score - old_score) / abs(old_score)
-            better = delta if case.direction == "maximize" else -delta
-            change = f"{better:+.1%}"
-            regressed = threshold is not None and better < -threshold / 100.0
-        elif old_score is not None and new_score is None:
-            change, regressed = "lost", threshold is not None
-        best_id = case.best.config_id if case.best else "-"
-        line = (f"{case.name:<28} {format_score(old_score, case.unit):>16} "
-                f"{format_score(new_score, case.unit):>16} {change:>9}  {best_id}")
-        out.write_line(line + ("   REGRESSION" if regressed else ""))
-        status |= int(regressed)
-    return status
+        change = result.case_changes.get(case.name)
+        text = change.text().removeprefix(change.metric + " ") if change else (
+            "lost" if old_score is not None and new_score is None else "-")
+        out.write_line(f"{case.name:<28} {format_score(old_score, case.unit):>16} "
+                       f"{format_score(new_score, case.unit):>16}  {text}")
+    for line in result.lines():
+        out.write_line(line)
+    if not result.lines():
+        out.write_line(f"no regression: every point B shares with A is within the noise or "
+                       f"the {(threshold or DEFAULT_THRESHOLD * 100):g} % threshold")
+    return int(threshold is not None and result.failed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     p_cmp.add_argument("a", help="baseline run number or file")
     p_cmp.add_argument("b", nargs="?", default=None, help="run to check (default: latest)")
     p_cmp.add_argument("--fail-on-regression", type=float, default=None, metavar="PCT",
-                       help="exit 1 when a case's best score is worse by more than PCT %%")
+                       help="exit 1 on a significant regression beyond PCT %% (of a point or of "
+                       "a case's best score), an incomplete B, or cases, configurations or "
+                       "points only one run has")
+    p_cmp.add_argument("--allow-missing", action="store_true",
+                       help="do not fail on what only one of the two runs has")
     args = parser.parse_args(argv)
     storage = Path(args.storage)
     out = _Writer(sys.stdout)
@@ -89,12 +99,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "show":
             show(load_run(find_run(storage, args.run)), out)
             return 0
-        a = load_run(find_run(storage, args.a))
-        b = load_run(find_run(storage, args.b))
-        return compare(a, b, out, args.fail_on_regression)
+        a_path = find_run(storage, args.a)
+        a, b = load_run(a_path), load_run(find_run(storage, args.b))
+        return compare(a, b, out, args.fail_on_regression, baseline_name=a_path.name,
+                       allow_missing=args.allow_missing)
     except (FileNotFoundError, ValueError) as exc:
         print(f"pytest-autotune: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `pytest-autotune show | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

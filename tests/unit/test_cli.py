@@ -13,6 +13,7 @@ from pytest_autotune.report.build import build_report
 from pytest_autotune.report.storage import load_run, save_run
 from pytest_autotune.results import (
     REPORT_VERSION,
+    Completeness,
     ConfigIdentity,
     PointRecord,
     ReportFormatError,
@@ -20,25 +21,32 @@ from pytest_autotune.results import (
     group_records,
 )
 from pytest_autotune.slo import evaluate, parse_slo
+from pytest_autotune.stats import Interval
 
 
-def report(score: float) -> dict[str, Any]:
-    """A run report as the plugin writes it: one case, one configuration, one point."""
-    identity = ConfigIdentity(case="chat", source="chat.yaml", config_id="tp-size=1",
-                              config_key="chat[tp-size=1]", index=0, params={"tp-size": 1},
+def report(score: float, *, case: str = "chat", complete: bool = True) -> dict[str, Any]:
+    """A run report as the plugin writes it: one case, one configuration, one point, ±2 %
+    intervals on the throughput and the score."""
+    identity = ConfigIdentity(case=case, source=f"{case}.yaml", config_id="tp-size=1",
+                              config_key=f"{case}[tp-size=1]", index=0, params={"tp-size": 1},
                               launch_command=("python3", "-m", "x"), simulated=True)
     metrics = Metrics(ttft=Stat(p99=0.05), tpot=Stat(p50=0.002), e2e=Stat(p99=0.3),
                       output_latency=Stat(), output_throughput=score, input_throughput=score,
                       total_throughput=2 * score, request_throughput=1.0, num_requests=8,
-                      num_errors=0, run_duration=1.0)
+                      num_errors=0, run_duration=1.0,
+                      intervals={"output_throughput": Interval(0.98 * score, 1.02 * score),
+                                 "ttft.p99": Interval(0.045, 0.055)})
     verdicts = tuple(evaluate([parse_slo("ttft.p99 <= 200ms")], metrics))
     [trial] = group_records([PointRecord(config=identity, point=WorkloadPoint("D(100,100)", 8),
                                          outcome="passed", metrics=metrics,
                                          verdicts=verdicts)])
     trial.score = score
-    run = build_report([trial], {"chat": trial}, run_id="r", started=0.0, mode="sim",
+    trial.score_interval = Interval(0.98 * score, 1.02 * score)
+    run = build_report([trial], {case: trial}, run_id="r", started=0.0, mode="sim",
                        commit="abc")
     run.note = "SIMULATED: test"
+    if not complete:
+        run.completeness = Completeness(False, ("stopped early (-x)",), 2, 1, 1)
     data = run.to_dict()
     assert RunReport.from_dict(data).to_dict() == data  # the run file round-trips
     return data
@@ -52,11 +60,49 @@ def test_show_list_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["--storage", str(tmp_path), "show"]) == 0
     out = capsys.readouterr().out
     assert "SIMULATED: test" in out and "D(100,100)-c8" in out
-    assert "best: #1 tp-size=1  (900 tok/s)" in out and "launch: python3 -m x" in out
+    assert "best: #1 tp-size=1  (900 tok/s ±2.0%)" in out and "launch: python3 -m x" in out
     assert main(["--storage", str(tmp_path), "compare", "1", "--fail-on-regression", "5"]) == 1
-    assert "-10.0%" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "-10.0% (95 % CI -12.7% … -7.3%), beyond the 5% threshold" in out
+    assert "regression vs 0001_abc_" in out
     assert main(["--storage", str(tmp_path), "compare", "1", "--fail-on-regression", "15"]) == 0
+    assert "worse but within the 15% threshold" in capsys.readouterr().out
     assert main(["--storage", str(tmp_path), "show", "9"]) == 2
+
+
+def test_compare_fails_on_what_only_one_run_has_and_on_a_partial_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    save_run(tmp_path, report(1000.0), "abc")
+    save_run(tmp_path, report(1001.0, case="other"), "abc")
+    assert main(["--storage", str(tmp_path), "compare", "1", "--fail-on-regression", "5"]) == 1
+    out = capsys.readouterr().out
+    assert "missing in this run: chat tp-size=1 @ D(100,100)-c8" in out
+    assert "not in the baseline: other tp-size=1 @ D(100,100)-c8" in out
+    assert main(["--storage", str(tmp_path), "compare", "1", "--fail-on-regression", "5",
+                 "--allow-missing"]) == 0
+    save_run(tmp_path, report(1000.0, complete=False), "abc")
+    assert main(["--storage", str(tmp_path), "compare", "1", "3", "--fail-on-regression",
+                 "5"]) == 1
+    assert "incomplete run: stopped early (-x)" in capsys.readouterr().out
+    # a partial run is never the latest complete one
+    assert main(["--storage", str(tmp_path), "compare", "1", "latest-complete",
+                 "--fail-on-regression", "5", "--allow-missing"]) == 0
+
+
+def test_show_survives_a_closed_pipe(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    save_run(tmp_path, report(1000.0), "abc")
+    shown = subprocess.Popen([sys.executable, "-m", "pytest_autotune.cli", "--storage",  # noqa: S603
+                              str(tmp_path), "show"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    assert shown.stdout is not None
+    shown.stdout.readline()
+    shown.stdout.close()  # `| head -1`
+    _, err = shown.communicate(timeout=60)
+    assert shown.returncode == 0 and b"Traceback" not in err
 
 
 def test_run_files_carry_their_format_version_and_newer_ones_are_refused(
