@@ -43,7 +43,10 @@ def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) 
 
 @pytest.hookimpl(trylast=True)
 def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> float | None:
-    return scoring.score_trial(trial)
+    score = scoring.score_trial(trial)
+    # the interval belongs to this score only: a conftest's own score hook leaves it unknown
+    trial.score_interval = scoring.score_interval(trial, score)
+    return score
 
 
 @pytest.hookimpl(trylast=True)
@@ -65,6 +68,16 @@ def pytest_autotune_generate_report(
 
 
 def pytest_autotune_report_writers(config: pytest.Config) -> list[ReportWriter]:
-    from .report.writers import default_writers
+    import os
 
-    return default_writers()
+    from .report.ci import BenchmarkJsonWriter, MarkdownWriter
+    from .report.writers import default_writers
+    from .session import get_session
+
+    settings = get_session(config).settings
+    writers = default_writers()
+    if settings.markdown is not None or os.environ.get("GITHUB_STEP_SUMMARY"):
+        writers.append(MarkdownWriter(settings.markdown))
+    if settings.benchmark_json is not None:
+        writers.append(BenchmarkJsonWriter(settings.benchmark_json))
+    return writers

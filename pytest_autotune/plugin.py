@@ -82,6 +82,11 @@ def pytest_configure(config: pytest.Config) -> None:
     session = AutotuneSession(config)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "autotune-session")
+    if session.settings.baseline is not None:
+        from .gating import BaselineGate
+
+        session.gate = BaselineGate(session)
+        config.pluginmanager.register(session.gate, "autotune-baseline")
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist_support import XdistHooks
 
@@ -114,7 +119,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[TERMINAL_FD]
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
-        for name in ("autotune-session", "autotune-defaults", "autotune-xdist"):
+        for name in ("autotune-session", "autotune-defaults", "autotune-xdist",
+                     "autotune-baseline"):
             plugin = config.pluginmanager.get_plugin(name)
             if plugin is not None:
                 config.pluginmanager.unregister(plugin)

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .results import DeploymentFacts, Outcome
+from .results import DeploymentFacts, Outcome, PointRecord
 
 if TYPE_CHECKING:
     from .cases.case import Case
+    from .gate import Change
     from .model import Configuration, Metrics, WorkloadPoint
     from .slo import Verdict
 
@@ -50,6 +51,7 @@ class Measurement:
     metrics: Metrics | None = None
     bench_seconds: float | None = None
     verdicts: tuple[Verdict, ...] = field(default=())
+    baseline: tuple[Change, ...] = field(default=())
 
 
 ITEM_KEY = pytest.StashKey[ItemInfo]()
@@ -106,3 +108,40 @@ def first_lines(text: str, n: int = 12) -> str:
     lines = text.strip().splitlines()
     out = "\n".join(lines[:n])
     return out + ("\n…" if len(lines) > n else "")
+
+
+#: the metrics every item reports as JUnit properties (with their 95 % intervals)
+JUNIT_METRICS = (("output_throughput", None), ("request_throughput", None), ("ttft", "p50"),
+                 ("ttft", "p99"), ("tpot", "p50"), ("e2e", "p99"), ("error_rate", None))
+
+
+def junit_properties(record: PointRecord) -> list[tuple[str, str]]:
+    """``autotune.*`` properties for ``--junitxml``: configuration, point, outcome, metrics
+    with intervals, SLO verdicts, and the baseline comparison."""
+    from .model import stat_key
+
+    props = [("autotune.case", record.config.case),
+             ("autotune.configuration", record.config.config_id),
+             ("autotune.point", record.point.id), ("autotune.outcome", record.outcome)]
+    props += [(f"autotune.flag.{k}", str(v)) for k, v in record.config.params.items()]
+    m = record.metrics
+    if m is not None:
+        wanted = list(JUNIT_METRICS) + [(v.slo.metric, v.slo.stat) for v in record.verdicts]
+        for metric, stat in dict.fromkeys(wanted):
+            value = m.value(metric, stat)
+            if value is None:
+                continue
+            key = f"autotune.metric.{stat_key(metric, stat)}"
+            props.append((key, f"{value:.6g}"))
+            iv = m.interval(metric, stat)
+            if iv is not None:
+                low = f"{iv.low:.6g}" if iv.low != float("-inf") else "-inf"
+                high = f"{iv.high:.6g}" if iv.high != float("inf") else "inf"
+                props.append((key + ".ci95", f"{low}..{high}"))
+        props.append(("autotune.passes", str(m.passes)))
+    for v in record.verdicts:
+        measured = "-" if v.measured is None else f"{v.measured:.6g}"
+        props.append((f"autotune.slo.{v.slo.text}", f"{v.state} (measured {measured})"))
+    for c in record.baseline:
+        props.append((f"autotune.baseline.{c.metric}", c.text()))
+    return props

@@ -13,12 +13,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from .gate import Change
 from .model import FlagValue, Metrics, WorkloadPoint
 from .slo import Verdict
+from .stats import Interval
 
-#: 1: the first layout (no checks on load); 2: the same layout, checked on load
-REPORT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+#: 1: the first layout (no checks on load); 2: the same layout, checked on load; 3: intervals
+#: on metrics and verdict states (met, missed, unresolved)
+REPORT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 Outcome = Literal["passed", "failed", "infeasible", "error", "skipped"]
 OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "infeasible", "error", "skipped")
@@ -47,6 +50,10 @@ class DeploymentFacts:
     gpus: tuple[str, ...] = ()
     server_info: Mapping[str, Any] = field(default_factory=dict)
     artifacts: str | None = None
+    #: why the deployment measured its points more than once (racing, unresolved SLOs)
+    extra_passes: tuple[str, ...] = ()
+    #: the most passes a point of this deployment could get (the repeats allowed)
+    pass_cap: int = 1
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,8 @@ class PointRecord:
     deployment: DeploymentFacts = DeploymentFacts()
     #: points this configuration measures in this run (the trial is complete when all report)
     expected_points: int = 1
+    #: the point against the baseline run (``--autotune-baseline``), metric by metric
+    baseline: tuple[Change, ...] = ()
 
     @property
     def config_key(self) -> str:
@@ -106,6 +115,8 @@ class PointRecord:
             "reason": self.reason, "outcome": self.outcome,
             "bench_seconds": self.bench_seconds, "deploy_seconds": d.deploy_seconds,
             "gpus": list(d.gpus), "server_info": dict(d.server_info), "artifacts": d.artifacts,
+            "extra_passes": list(d.extra_passes), "pass_cap": d.pass_cap,
+            "baseline": [c.to_dict() for c in self.baseline],
         }
 
     @classmethod
@@ -134,8 +145,11 @@ class PointRecord:
             deployment=DeploymentFacts(
                 deploy_seconds=data.get("deploy_seconds"), gpus=tuple(data.get("gpus") or ()),
                 server_info=dict(data.get("server_info") or {}), artifacts=data.get("artifacts"),
+                extra_passes=tuple(data.get("extra_passes") or ()),
+                pass_cap=int(data.get("pass_cap") or 1),
             ),
             expected_points=int(data.get("expected_points", 1)),
+            baseline=tuple(Change.from_dict(c) for c in data.get("baseline") or ()),
         )
 
 
@@ -150,6 +164,7 @@ class PointResult:
     reason: str | None = None
     nodeid: str = ""
     bench_seconds: float | None = None
+    baseline: tuple[Change, ...] = ()
 
     @property
     def id(self) -> str:
@@ -162,17 +177,22 @@ class PointResult:
 
     @property
     def hard_ok(self) -> bool:
-        return self.metrics is not None and not any(v.hard_failure for v in self.verdicts)
+        return self.metrics is not None and not any(v.estimate_hard_miss for v in self.verdicts)
 
     @property
     def missed(self) -> list[str]:
-        """The SLOs this point missed (hard or soft)."""
+        """The SLOs whose estimate this point missed (hard or soft), unresolved ones included."""
         return [v.slo.text for v in self.verdicts if not v.ok]
+
+    @property
+    def unresolved(self) -> list[str]:
+        """The SLOs whose interval straddles the threshold at this point."""
+        return [v.slo.text for v in self.verdicts if v.state == "unresolved"]
 
     @classmethod
     def from_record(cls, record: PointRecord) -> PointResult:
         return cls(record.point, record.outcome, record.metrics, record.verdicts, record.reason,
-                   record.nodeid, record.bench_seconds)
+                   record.nodeid, record.bench_seconds, record.baseline)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -180,6 +200,7 @@ class PointResult:
             "reason": self.reason, "nodeid": self.nodeid, "slo_ok": self.slo_ok,
             "metrics": self.metrics.to_dict() if self.metrics else None,
             "verdicts": [v.to_dict() for v in self.verdicts], "bench_seconds": self.bench_seconds,
+            "baseline": [c.to_dict() for c in self.baseline],
         }
 
     @classmethod
@@ -193,6 +214,7 @@ class PointResult:
             verdicts=tuple(Verdict.from_dict(v) for v in data.get("verdicts") or ()),
             reason=data.get("reason"), nodeid=str(data.get("nodeid", "")),
             bench_seconds=data.get("bench_seconds"),
+            baseline=tuple(Change.from_dict(c) for c in data.get("baseline") or ()),
         )
 
 
@@ -212,6 +234,8 @@ class Trial:
     points: list[PointResult] = field(default_factory=list)
     deployment: DeploymentFacts = DeploymentFacts()
     score: float | None = None
+    #: the score's confidence interval (built-in objectives; None for a custom score hook)
+    score_interval: Interval | None = None
 
     # -- identity (read-through, so hooks and templates read trial.case, trial.params, ...) ----
     @property
@@ -300,6 +324,11 @@ class Trial:
         return len(self.points) >= self.expected_points
 
     @property
+    def passes(self) -> int:
+        """The most benchmark passes any point of this configuration pooled."""
+        return max((p.metrics.passes for p in self.points if p.metrics), default=0)
+
+    @property
     def reason(self) -> str | None:
         return next((p.reason for p in self.points if p.reason), None)
 
@@ -319,6 +348,8 @@ class Trial:
             gpus=new.gpus or d.gpus,
             server_info=new.server_info or d.server_info,
             artifacts=new.artifacts or d.artifacts,
+            extra_passes=new.extra_passes or d.extra_passes,
+            pass_cap=max(new.pass_cap, d.pass_cap),
         )
         if record.config.launch_command and not self.config.launch_command:
             self.config = replace(self.config, launch_command=record.config.launch_command)
@@ -335,11 +366,15 @@ class Trial:
             "case": c.case, "source": c.source, "config_id": c.config_id,
             "config_key": c.config_key, "index": c.index, "params": dict(c.params),
             "labelled_params": c.labelled_params, "mode": c.mode, "simulated": c.simulated,
-            "objective": c.objective, "score": self.score, "status": self.status,
+            "objective": c.objective, "score": self.score,
+            "score_interval": self.score_interval.to_dict() if self.score_interval else None,
+            "status": self.status,
             "reason": self.reason, "launch_command": list(c.launch_command),
             "deploy_seconds": self.deploy_seconds, "gpus": self.gpus,
             "server_info": self.server_info, "artifacts": self.artifacts,
             "points": [p.to_dict() for p in self.points],
+            "passes": self.passes, "extra_passes": list(self.deployment.extra_passes),
+            "pass_cap": self.deployment.pass_cap,
         }
 
     @classmethod
@@ -361,8 +396,12 @@ class Trial:
             deployment=DeploymentFacts(
                 deploy_seconds=data.get("deploy_seconds"), gpus=tuple(data.get("gpus") or ()),
                 server_info=dict(data.get("server_info") or {}), artifacts=data.get("artifacts"),
+                extra_passes=tuple(data.get("extra_passes") or ()),
+                pass_cap=int(data.get("pass_cap") or 1),
             ),
             score=data.get("score"),
+            score_interval=Interval.from_dict(data["score_interval"])
+            if data.get("score_interval") else None,
         )
 
 
@@ -384,9 +423,30 @@ def by_case(trials: Sequence[Trial]) -> dict[str, list[Trial]]:
     return out
 
 
+@dataclass(frozen=True)
+class TiedConfig:
+    """A configuration the data cannot tell from the best: its score minus the best's, with the
+    interval of that difference."""
+
+    config_key: str
+    config_id: str
+    difference: float
+    interval: Interval
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config_key": self.config_key, "config_id": self.config_id,
+                "difference": self.difference, "interval": self.interval.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TiedConfig:
+        return cls(str(data["config_key"]), str(data["config_id"]), float(data["difference"]),
+                   Interval.from_dict(data["interval"]))
+
+
 @dataclass
 class CaseReport:
-    """One case of a run: its objective, SLOs, every trial, and the best configuration."""
+    """One case of a run: its objective, SLOs, every trial, the best configuration and the ones
+    statistically tied with it."""
 
     name: str
     source: str
@@ -397,6 +457,25 @@ class CaseReport:
     slos: list[str]
     trials: list[Trial]
     best: Trial | None = None
+    tied: list[TiedConfig] = field(default_factory=list)
+    #: P(no other configuration is truly better than the best); None when unknown
+    confidence: float | None = None
+    #: why the best is the best ("clear winner", "tied with …; chosen by fewer GPUs, …")
+    decision: str = ""
+
+    def passes_spent(self) -> tuple[int, int]:
+        """(passes measured, passes that fixed repeats would have measured) over every point."""
+        spent = fixed = 0
+        for trial in self.trials:
+            for point in trial.points:
+                if point.metrics is not None:
+                    spent += point.metrics.passes
+                    fixed += trial.deployment.pass_cap
+        return spent, fixed
+
+    def number_of(self, config_key: str) -> int | None:
+        return next((i for i, t in enumerate(self.trials, 1) if t.config_key == config_key),
+                    None)
 
     @property
     def best_number(self) -> int | None:
@@ -417,6 +496,8 @@ class CaseReport:
             "best_score": best.score if best else None,
             "best_params": best.params if best else None,
             "launch_command": best.launch_command if best else None,
+            "tied": [t.to_dict() for t in self.tied], "confidence": self.confidence,
+            "decision": self.decision,
             "trials": [t.to_dict() for t in self.trials],
         }
 
@@ -430,7 +511,42 @@ class CaseReport:
             objective_description=str(data.get("objective_description", "")),
             direction=str(data.get("direction", "maximize")), unit=str(data.get("unit", "")),
             slos=list(data.get("slos") or ()), trials=trials, best=best,
+            tied=[TiedConfig.from_dict(t) for t in data.get("tied") or ()],
+            confidence=data.get("confidence"), decision=str(data.get("decision") or ""),
         )
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """``complete`` when every planned item reported and nothing narrowed or cut the run."""
+
+    complete: bool = True
+    reasons: tuple[str, ...] = ()
+    planned: int = 0
+    reported: int = 0
+    measured: int = 0
+    #: the run file this run's results were merged into (a ``--lf`` rerun)
+    merged_from: str | None = None
+
+    @property
+    def measured_nothing(self) -> bool:
+        return self.measured == 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"complete": self.complete, "incomplete_reasons": list(self.reasons),
+                "planned_items": self.planned, "reported_items": self.reported,
+                "measured_points": self.measured, "merged_from": self.merged_from}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Completeness:
+        # run files older than this field carry no record of it: treat them as complete
+        return cls(complete=bool(data.get("complete", True)),
+                   reasons=tuple(data.get("incomplete_reasons") or ()),
+                   planned=int(data.get("planned_items") or 0),
+                   reported=int(data.get("reported_items") or 0),
+                   measured=int(data.get("measured_points") or 0),
+                   merged_from=data.get("merged_from"))
+
 
 
 @dataclass
@@ -449,6 +565,11 @@ class RunReport:
     objectives: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     version: int = REPORT_VERSION
+    completeness: Completeness = field(default_factory=Completeness)
+
+    @property
+    def complete(self) -> bool:
+        return self.completeness.complete
 
     @property
     def trials(self) -> list[Trial]:
@@ -463,6 +584,7 @@ class RunReport:
             "finished": self.finished, "mode": self.mode, "simulated": self.simulated,
             "note": self.note, "commit": self.commit,
             "cases": [c.to_dict() for c in self.cases], "objectives": dict(self.objectives),
+            **self.completeness.to_dict(),
         }
         for key, value in self.extra.items():
             out.setdefault(key, value)
@@ -472,7 +594,7 @@ class RunReport:
     def from_dict(cls, data: Mapping[str, Any], *, what: str = "run report") -> RunReport:
         check_version(data, what)
         known = {"version", "run_id", "started", "finished", "mode", "simulated", "note",
-                 "commit", "cases", "objectives"}
+                 "commit", "cases", "objectives", *Completeness().to_dict()}
         try:
             return cls(
                 run_id=str(data.get("run_id", "")), started=float(data.get("started") or 0.0),
@@ -482,7 +604,7 @@ class RunReport:
                 cases=[CaseReport.from_dict(c) for c in data.get("cases") or ()],
                 objectives=dict(data.get("objectives") or {}),
                 extra={k: v for k, v in data.items() if k not in known},
-                version=REPORT_VERSION,
+                version=REPORT_VERSION, completeness=Completeness.from_dict(data),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportFormatError(f"{what}: malformed run report ({exc!r})") from None

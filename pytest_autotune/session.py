@@ -32,8 +32,17 @@ from .records import (
     ItemInfo,
     Measurement,
     judge,
+    junit_properties,
 )
-from .results import ConfigIdentity, DeploymentFacts, Outcome, PointRecord, RunReport, Trial
+from .results import (
+    Completeness,
+    ConfigIdentity,
+    DeploymentFacts,
+    Outcome,
+    PointRecord,
+    RunReport,
+    Trial,
+)
 from .settings import Settings
 from .strategy import Strategies, UnknownStrategy
 
@@ -41,6 +50,7 @@ if TYPE_CHECKING:
     from .backends.base import Backend, Capabilities
     from .cases.case import Case
     from .deploy import Deployment, DeploymentService
+    from .gating import BaselineGate
     from .gpus import GpuPool
     from .report.writers import ReportWriter, WriteContext
     from .store import ResultsStore
@@ -74,11 +84,16 @@ class AutotuneSession:
         self._store: ResultsStore | None = None
         self.strategies = Strategies(self._make_strategy)
         self.expected: dict[str, int] = {}
+        #: autotune items this run plans to report (after deselection); deselected ones
+        self.planned_items = 0
+        self.deselected_items = 0
         self.report: RunReport | None = None
         self.context: WriteContext | None = None
         self.written: list[Path] = []
         self.swept_at_end: list[str] = []
         self.failures: list[str] = []
+        #: ``--autotune-baseline``: the gate plugin (gating.py), registered when one is set
+        self.gate: BaselineGate | None = None
 
     # -- services -----------------------------------------------------------------------------
     def _make_backend(self) -> Backend:
@@ -111,10 +126,13 @@ class AutotuneSession:
     def service(self) -> DeploymentService:
         if self._service is None:
             from .deploy import DeploymentService
+            from .racing import Racing
 
             bench = self.config.hook.pytest_autotune_make_runner(config=self.config)
+            racing = Racing(self._scored_trials)
             self._service = DeploymentService(self.settings, self.backend, self.run_id,
-                                              self.pool, sink=self._sink(), bench=bench)
+                                              self.pool, sink=self._sink(), bench=bench,
+                                              more_passes=racing)
         return self._service
 
     @property
@@ -128,6 +146,23 @@ class AutotuneSession:
                 self.settings.results_dir / "runs" / self.run_id / "records.jsonl")
             self._store = ResultsStore(journal, on_complete=self._trial_completed)
         return self._store
+
+    def _scored_trials(self, case: Case) -> list[Trial]:
+        """The completed, scored trials of ``case`` this process has seen (racing's field)."""
+        from . import scoring
+
+        if self._store is None:
+            return []
+        field = []
+        for trial in self._store.trials():
+            if trial.case != case.name or trial.source != case.source or not trial.complete:
+                continue
+            if trial.score is None and self.is_worker:  # workers do not score for the report
+                trial.score = scoring.score_trial(trial)
+                trial.score_interval = scoring.score_interval(trial, trial.score)
+            if trial.score is not None:
+                field.append(trial)
+        return field
 
     def _sink(self) -> Any:
         """``--autotune-verbose``: server and benchmark lines, written from background threads
@@ -202,9 +237,13 @@ class AutotuneSession:
         if not infos:
             return
         self.expected.clear()
+        self.planned_items = len(infos)
         for info in infos:
             self.service.plan(info.group, info.point)
             self.expected[info.group] = self.expected.get(info.group, 0) + 1
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected_items += sum(1 for item in items if ITEM_KEY in item.stash)
 
     # -- running ------------------------------------------------------------------------------
     def configuration_of(self, info: ItemInfo) -> Configuration | None:
@@ -266,7 +305,7 @@ class AutotuneSession:
             reason=reason, metrics=measured.metrics, verdicts=measured.verdicts,
             bench_seconds=measured.bench_seconds,
             deployment=measured.facts or DeploymentFacts(),
-            expected_points=self.expected.get(info.group, 1),
+            expected_points=self.expected.get(info.group, 1), baseline=measured.baseline,
         )
 
     @pytest.hookimpl(wrapper=True)
@@ -284,6 +323,8 @@ class AutotuneSession:
         record = self.record(item, info, *judged)
         if record is not None:
             report.__dict__[REPORT_KEY] = record.to_dict()
+            # on the item: pytest's JUnit writer reads them from the teardown report
+            item.user_properties.extend(junit_properties(record))
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -333,12 +374,16 @@ class AutotuneSession:
 
         hook = self.config.hook
         trials = self.store.finish()
+        completeness = self._completeness(session)
+        if not completeness.complete and self.config.getoption("lf", False):
+            trials, completeness = self._merge_last_failed(trials, completeness)
         best: dict[str, Trial | None] = {
             case: hook.pytest_autotune_select_best(config=self.config, trials=case_trials)
             for case, case_trials in by_case(trials).items()
         }
         report = hook.pytest_autotune_generate_report(config=self.config, trials=trials,
                                                       best=best)
+        report.completeness = completeness
         hook.pytest_autotune_update_report(config=self.config, report=report)
         self.report = report
         self.context = WriteContext(
@@ -346,6 +391,8 @@ class AutotuneSession:
             run_dir=self.settings.results_dir / "runs" / self.run_id,
             rootpath=self.config.rootpath,
         )
+        if self.gate is not None:
+            self.failures += self.gate.judge_run(report, self.store.records)
         run_writers(self.writers(), "files", report, self.context)
         self.written = self.context.written
         for case in report.cases:
@@ -355,6 +402,44 @@ class AutotuneSession:
                 )
         if self.failures and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _completeness(self, session: pytest.Session) -> Completeness:
+        from .integrity import RunFacts, assess
+
+        option = self.config.option
+        narrowed = [name for name, on in (
+            ("-k", getattr(option, "keyword", "")), ("-m", getattr(option, "markexpr", "")),
+            ("--lf", getattr(option, "lf", False)),
+            ("--deselect", getattr(option, "deselect", None)),
+            ("node ids", any("::" in str(a) for a in self.config.args)),
+        ) if on]
+        if self.deselected_items and not narrowed:
+            narrowed.append(f"a plugin that deselected {self.deselected_items} items")
+        stopped = session.shouldfail or session.shouldstop
+        records = self.store.records
+        return assess(RunFacts(
+            planned=max(self.planned_items, len(records)), reported=len(records),
+            measured=sum(1 for r in records if r.metrics is not None),
+            interrupted=session.exitstatus == pytest.ExitCode.INTERRUPTED,
+            stopped_early=str(stopped) if stopped else None, narrowed_by=narrowed,
+        ))
+
+    def _merge_last_failed(self, trials: list[Trial], completeness: Completeness) -> \
+            tuple[list[Trial], Completeness]:
+        """``--lf``: this run's points replace theirs in the latest complete run."""
+        from dataclasses import replace
+
+        from .integrity import merge
+        from .report.storage import latest_complete, load_run
+
+        path = latest_complete(self.settings.storage, {t.case for t in trials})
+        if path is None or completeness.measured_nothing:
+            return trials, completeness
+        merged = merge(load_run(path), trials)
+        for trial in merged:
+            trial.score = self.config.hook.pytest_autotune_score_trial(config=self.config,
+                                                                       trial=trial)
+        return merged, replace(completeness, complete=True, merged_from=path.name, reasons=())
 
     def writers(self) -> list[ReportWriter]:
         groups = self.config.hook.pytest_autotune_report_writers(config=self.config)

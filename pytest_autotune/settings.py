@@ -73,6 +73,29 @@ def _size(value: str) -> str:
     return text
 
 
+def _noise_floor(value: str) -> tuple[float, float]:
+    """``2%`` (tail latencies: 2.5 × that) or ``2%,5%`` (central, tail)."""
+    from .units import parse_ratio
+
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not 1 <= len(parts) <= 2:
+        raise ValueError(f"expected a percentage such as 2% or a pair such as 2%,5%; got {value!r}")
+    numbers = [parse_ratio(p) for p in parts]
+    if any(not 0 <= n < 1 for n in numbers):
+        raise ValueError(f"noise floors are fractions below 100 %, got {value!r}")
+    central = numbers[0]
+    return central, numbers[1] if len(numbers) == 2 else 2.5 * central
+
+
+def _ratio(value: str) -> float:
+    from .units import parse_ratio
+
+    number = parse_ratio(value)
+    if not 0 <= number < 1:
+        raise ValueError(f"expected a percentage such as 5% (below 100 %), got {value!r}")
+    return number
+
+
 def _ulimits(value: str) -> str:
     from .backends.container import parse_ulimits
 
@@ -157,6 +180,34 @@ OPTIONS: tuple[Option[Any], ...] = (
     Option("hf-cache", "docker mode: host directory mounted as the containers' Hugging Face cache, "
                        "or 'none' (default: $HF_HOME, else ~/.cache/huggingface)", str, None,
            metavar="DIR", backend="docker"),
+    Option("repeats", "benchmark passes per workload point on the running server; with racing "
+                      "(the default) the most a configuration tied with the leader gets "
+                      "(default: the case's workload.repeats, else 1)", _positive_int, None,
+           metavar="N"),
+    Option("max-repeats", "racing: the most passes a contender gets (default: the repeats)",
+           _positive_int, None, metavar="N"),
+    Option("no-race", "measure every point exactly `repeats` times instead of spending extra "
+                      "passes only on configurations still tied with the leader (default: race)",
+           _bool, False, flag=True),
+    Option("noise-floor", "run-to-run noise one pass cannot see, added to every interval: "
+                          "PCT for throughputs and central latencies (tail latencies 2.5 × "
+                          "that), or CENTRAL,TAIL (default: 2%,5%)", _noise_floor, (0.02, 0.05),
+           metavar="PCT"),
+    Option("baseline", "gate this run against a stored one: a run number, latest-complete, or a "
+                       "run file's path (a repository can commit one); items fail on "
+                       "significant regressions beyond the threshold (default: no gate)", str,
+           None, metavar="REF"),
+    Option("regression-threshold", "the smallest significant change that fails the baseline "
+                                   "gate, e.g. 5% (default: 5%)", _ratio, 0.05, metavar="PCT"),
+    Option("baseline-allow-missing", "do not fail the gate on cases, configurations or points "
+                                     "that only one of the two runs has (default: fail)",
+           _bool, False, flag=True),
+    Option("markdown", "write a Markdown summary of the run to PATH; with $GITHUB_STEP_SUMMARY "
+                       "set it is also appended there (default: none)", str, None,
+           metavar="PATH"),
+    Option("benchmark-json", "write every item's headline metrics in pytest-benchmark's JSON "
+                             "format to PATH, for pytest-benchmark compare and benchmark "
+                             "trackers (default: none)", str, None, metavar="PATH"),
     Option("lock-dir", "directory for GPU and port leases shared by every pytest process on this "
                        "machine (default: <tmp>/pytest-autotune-<uid>)", str, None, metavar="DIR"),
 )
@@ -208,6 +259,16 @@ class Settings:
     sim_gpus: int
     sim_startup_scale: float | None
     lock_dir: Path
+    repeats: int | None = None
+    max_repeats: int | None = None
+    race: bool = True
+    #: (central, tail) relative run-to-run noise (one standard deviation)
+    noise_floor: tuple[float, float] = (0.02, 0.05)
+    baseline: str | None = None
+    regression_threshold: float = 0.05
+    baseline_allow_missing: bool = False
+    markdown: Path | None = None
+    benchmark_json: Path | None = None
     #: options a single backend reads, by option name without the prefix (``docker-shm-size``)
     backend_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -239,6 +300,16 @@ class Settings:
             sim_startup_scale=values["autotune_sim_startup_scale"],
             lock_dir=Path(lock).expanduser() if lock
             else Path(tempfile.gettempdir()) / f"pytest-autotune-{os.getuid()}",
+            repeats=values["autotune_repeats"],
+            max_repeats=values["autotune_max_repeats"],
+            race=not values["autotune_no_race"],
+            noise_floor=values["autotune_noise_floor"],
+            baseline=values["autotune_baseline"],
+            regression_threshold=values["autotune_regression_threshold"],
+            baseline_allow_missing=values["autotune_baseline_allow_missing"],
+            markdown=path(values["autotune_markdown"]) if values["autotune_markdown"] else None,
+            benchmark_json=path(values["autotune_benchmark_json"])
+            if values["autotune_benchmark_json"] else None,
             backend_options={o.name: values[o.dest] for o in OPTIONS if o.backend},
         )
 
@@ -254,9 +325,9 @@ def addoptions(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         if option.flag:
             group.addoption(option.cli, action="store_true", default=None, dest=option.dest,
-                            help=option.help)
+                            help=option.help.replace("%", "%%"))  # argparse formats help
             parser.addini(option.ini, option.help, type="bool", default=False)
         else:
             group.addoption(option.cli, action="store", default=None, dest=option.dest,
-                            metavar=option.metavar, help=option.help)
+                            metavar=option.metavar, help=option.help.replace("%", "%%"))
             parser.addini(option.ini, option.help, default=None)
