@@ -109,16 +109,19 @@ def decide(trials: Sequence[Trial], direction: str) -> Decision:
     candidates = [leader] + [t.trial for t in ties]
     best = min(candidates, key=preference)
     decision = Decision(best=best, leader=leader)
-    if best is not leader:
+    if len(scored) == 1:
+        decision.reason = "the only configuration with a score"
+    elif best is not leader:
         # report the ties relative to the chosen configuration
         decision.tied = [Tie(leader, _diff(leader, best), _diff_interval(leader, best, scored))]
         decision.tied += [Tie(t.trial, _diff(t.trial, best), _diff_interval(t.trial, best, scored))
                           for t in ties if t.trial is not best]
-        decision.reason = (f"tied with the leader {leader.config_id}; chosen by {PREFERENCE}")
+        decision.reason = (f"chosen over the leader by score, {leader.config_id}, by preference: "
+                           f"{PREFERENCE}")
     else:
         decision.tied = ties
-        decision.reason = (f"tied with {len(ties)} other configuration(s); the leader is also "
-                           f"first by {PREFERENCE}") if ties else "clear winner"
+        decision.reason = (f"the leader by score is also the preferred one ({PREFERENCE})"
+                           if ties else "clear winner")
     decision.tied.sort(key=lambda t: t.trial.index)
     decision.confidence = confidence(best, scored, direction)
     return decision

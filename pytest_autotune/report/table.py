@@ -54,12 +54,12 @@ def slo_cell(point: PointResult) -> str:
     if not point.verdicts:
         return "-"
     failed = [v.slo.text for v in point.verdicts if not v.ok and v.state != "unresolved"]
-    unresolved = point.unresolved
     parts = []
     if failed:
         parts.append(("FAIL " if point.outcome == "failed" else "miss ") + ", ".join(failed))
-    if unresolved:
-        parts.append("? " + ", ".join(unresolved))
+    for v in point.verdicts:
+        if v.state == "unresolved":  # whether the estimate meets it decides the ranking
+            parts.append(("?ok " if v.ok else "?miss ") + v.slo.text)
     return "; ".join(parts) or "pass"
 
 
@@ -114,6 +114,8 @@ def decision_lines(case: CaseReport) -> list[str]:
     if best is None or best.score is None:
         return []
     if not case.tied:
+        if case.decision == "the only configuration with a score":
+            return ["the only configuration that met every SLO at some workload point"]
         if case.confidence is None:
             return ["(no interval on the scores: ties cannot be judged)"]
         return [f"clear winner: ahead of every other configuration beyond the noise "

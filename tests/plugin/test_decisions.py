@@ -88,7 +88,7 @@ def test_an_unresolved_p99_passes_and_fails_only_under_strict(project: pytest.Py
     """))
     result = run(project, "p99.yaml")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*D(50,20)-c1*? ttft.p99 <= 10s*"])
+    result.stdout.fnmatch_lines(["*D(50,20)-c1*[?]ok ttft.p99 <= 10s*"])
     verdict = results(project, "p99")["all_results"][0]["points"][0]["verdicts"][0]
     assert verdict["state"] == "unresolved" and verdict["interval"]["high"] is None
     strict = run(project, "p99.yaml", "--autotune-strict")
@@ -330,3 +330,18 @@ def test_sim_slowdown_and_per_deployment_seeds(tmp_path: Path) -> None:
     assert seed("run-1") == seed("run-1") != seed("run-2")
     assert seed("run-1", attempt=2) != seed("run-1")
     assert seed("run-1", pinned=7) == seed("run-2", pinned=7) == 7
+
+
+def test_redeploy_measures_each_repeat_on_a_fresh_server(project: pytest.Pytester) -> None:
+    use_standin(project)
+    project.makefile(".yaml", fresh=case("fresh", """\
+        workload: {scenarios: ["D(50,20)"], concurrency: [2], max_requests: 16, repeats: 2,
+                   redeploy: true}
+    """))
+    result = run(project, "fresh.yaml", "--autotune-no-race")
+    result.assert_outcomes(passed=1)
+    entry = results(project, "fresh")["all_results"][0]
+    assert entry["points"][0]["metrics"]["passes"] == 2
+    artifacts = Path(entry["artifacts"])
+    # the second pass ran against a second deployment, with logs of its own
+    assert (artifacts / "server.log").exists() and (artifacts / "deploy-2" / "server.log").exists()
