@@ -27,7 +27,7 @@ from pytest_autotune.bench.intervals import NoiseFloor, point_estimates, with_in
 from pytest_autotune.bench.samples import RequestSamples
 from pytest_autotune.cases import case_from_marker
 from pytest_autotune.cases.case import Case
-from pytest_autotune.deploy import PassPlan
+from pytest_autotune.deploy import GATE_PASSES, PassPlan
 from pytest_autotune.gate import compare_runs
 from pytest_autotune.model import Metrics, Stat, WorkloadPoint
 from pytest_autotune.racing import Racing
@@ -93,9 +93,10 @@ class Passes:
 
 
 def run_case(case: Case, seed: int, *, slowdown: float = 1.0, repeats: int = 1,
-             race: bool = False, floor: NoiseFloor = FLOOR) -> tuple[RunReport, int]:
-    """One run of ``case``: a fresh deployment per configuration; returns the report and the
-    benchmark passes spent (point × pass)."""
+             race: bool = False, redeploy: bool = False, floor: NoiseFloor = FLOOR) -> \
+        tuple[RunReport, int]:
+    """One run of ``case``: a fresh deployment per configuration (and per pass, with
+    ``redeploy``); returns the report and the benchmark passes spent (point × pass)."""
     records: list[PointRecord] = []
     field: list[Trial] = []
     spent = 0
@@ -110,12 +111,15 @@ def run_case(case: Case, seed: int, *, slowdown: float = 1.0, repeats: int = 1,
                         more=Racing(lambda c: field) if race else None)
         count = 0
         while True:
+            if count and redeploy:
+                cluster = VirtualCluster(resolve(args), seed * 7919 + config.index + 104729 *
+                                         count, NOISE, None, CLIENT_S, False)
             for point in case.workload.points():
                 runs.setdefault(point, []).append(
                     one_pass(cluster, point, case.workload.max_requests, seed + 31 * count))
                 cluster.idle(IDLE_BETWEEN_PASSES_S)
             count += 1
-            combined = {p: _pool(r, floor) for p, r in runs.items()}
+            combined = {p: _pool(r, floor, redeploy) for p, r in runs.items()}
             if count < plan.first:
                 continue
             if count >= plan.cap or plan.more is None:
@@ -148,31 +152,36 @@ def run_case(case: Case, seed: int, *, slowdown: float = 1.0, repeats: int = 1,
     return report, spent
 
 
-def _pool(runs: list[tuple[Metrics, RequestSamples]], floor: NoiseFloor) -> Metrics:
+def _pool(runs: list[tuple[Metrics, RequestSamples]], floor: NoiseFloor,
+          redeploy: bool) -> Metrics:
     if len(runs) == 1:
         return with_intervals(runs[0][0], runs[0][1], floor)
     pooled = RequestSamples.pooled([s for _, s in runs])
     each = [m for m, _ in runs]
-    return with_intervals(point_estimates(pooled, each), pooled, floor, passes=each)
+    return with_intervals(point_estimates(pooled, each), pooled, floor, passes=each,
+                          redeployed=redeploy)
 
 
-def gate_rates(case: Case, pairs: int, slowdown: float, repeats: int, seed0: int) -> \
-        dict[str, Any]:
+def gate_rates(case: Case, pairs: int, slowdown: float, repeats: int, seed0: int,
+               redeploy: bool = False) -> dict[str, Any]:
     alarms = 0
     for i in range(pairs):
-        a, _ = run_case(case, seed0 + 2 * i, repeats=repeats)
-        b, _ = run_case(case, seed0 + 2 * i + 1, slowdown=slowdown, repeats=repeats)
+        a, _ = run_case(case, seed0 + 2 * i, repeats=repeats, redeploy=redeploy)
+        b, _ = run_case(case, seed0 + 2 * i + 1, slowdown=slowdown, repeats=repeats,
+                        redeploy=redeploy)
         alarms += compare_runs(a, b, baseline_name="A").failed
-    return {"slowdown": slowdown, "repeats": repeats, "pairs": pairs, "failed": alarms,
-            "rate": alarms / pairs}
+    return {"slowdown": slowdown, "repeats": repeats, "redeploy": redeploy, "pairs": pairs,
+            "failed": alarms, "rate": alarms / pairs}
 
 
-def tie_rates(case: Case, runs: int, gap_slowdown: float | None, seed0: int) -> dict[str, Any]:
+def tie_rates(case: Case, runs: int, gap_slowdown: float | None, seed0: int, repeats: int = 1,
+              redeploy: bool = False) -> dict[str, Any]:
     tied = 0
     for i in range(runs):
-        report, _ = run_case(case, seed0 + i)
+        report, _ = run_case(case, seed0 + i, repeats=repeats, redeploy=redeploy)
         if gap_slowdown is not None:  # configuration 2 really slower
-            slower, _ = run_case(case, seed0 + 1000 + i, slowdown=gap_slowdown)
+            slower, _ = run_case(case, seed0 + 1000 + i, slowdown=gap_slowdown, repeats=repeats,
+                                 redeploy=redeploy)
             fast = report.cases[0].trials[0]
             slow = replace(slower.cases[0].trials[1])
             trials = [fast, slow]
@@ -180,8 +189,8 @@ def tie_rates(case: Case, runs: int, gap_slowdown: float | None, seed0: int) -> 
             tied += bool(decision.tied)
         else:
             tied += len(report.cases[0].tied) == len(report.cases[0].trials) - 1
-    return {"runs": runs, "tied": tied, "rate": tied / runs,
-            "gap": None if gap_slowdown is None else 1 - 1 / gap_slowdown}
+    return {"runs": runs, "tied": tied, "rate": tied / runs, "repeats": repeats,
+            "redeploy": redeploy, "gap": None if gap_slowdown is None else 1 - 1 / gap_slowdown}
 
 
 def racing_cost(case: Case, runs: int, seed0: int) -> dict[str, Any]:
@@ -202,20 +211,25 @@ def main() -> None:
     started = time.monotonic()
     gate, equal = load(GATE_CASE), load(EQUAL_CASE)
     out: dict[str, Any] = {"noise": NOISE, "floor": [0.02, 0.05], "gate": [], "ties": {}}
-    for repeats in (1, 3):
-        out["gate"].append(gate_rates(gate, args.pairs, 1.0, repeats, 1000))
+    for repeats, redeploy in ((1, False), (3, False), (3, True)):
+        out["gate"].append(gate_rates(gate, args.pairs, 1.0, repeats, 1000, redeploy))
         for slowdown in (1.05, 1.10):
-            out["gate"].append(gate_rates(gate, args.ab, slowdown, repeats, 5000))
+            out["gate"].append(gate_rates(gate, args.ab, slowdown, repeats, 5000, redeploy))
     for row in out["gate"]:
         kind = "A/A false alarms" if row["slowdown"] == 1.0 else \
             f"A/B slowdown {row['slowdown']:.2f} detected"
-        print(f"gate, {row['repeats']} pass(es): {kind}: {row['failed']} of {row['pairs']} "
-              f"({row['rate']:.1%})")
-    out["ties"]["equal"] = tie_rates(equal, args.ties, None, 9000)
-    out["ties"]["gap_10pct"] = tie_rates(equal, args.ties, 1 / 0.9, 9500)
-    print(f"ties: equal configurations reported tied in {out['ties']['equal']['tied']} of "
-          f"{args.ties} runs; a real 10 % gap reported tied in "
-          f"{out['ties']['gap_10pct']['tied']} of {args.ties}")
+        how = f"{row['repeats']} pass(es)" + (", redeployed" if row["redeploy"] else "") + \
+            (" (the default of a gated run)" if (row["repeats"], row["redeploy"]) ==
+             (GATE_PASSES, False) else "")
+        print(f"gate, {how}: {kind}: {row['failed']} of {row['pairs']} ({row['rate']:.1%})")
+    for repeats, redeploy in ((1, False), (3, True)):
+        how = f"{repeats} pass(es)" + (", redeployed" if redeploy else "")
+        equal_row = tie_rates(equal, args.ties, None, 9000, repeats, redeploy)
+        gap_row = tie_rates(equal, args.ties, 1 / 0.9, 9500, repeats, redeploy)
+        out["ties"][how] = {"equal": equal_row, "gap_10pct": gap_row}
+        print(f"ties, {how}: equal configurations reported tied in {equal_row['tied']} of "
+              f"{args.ties} runs; a real 10 % gap reported tied in {gap_row['tied']} of "
+              f"{args.ties}")
     examples = [load(spec) for spec in _example_specs()]
     out["racing"] = {c.name: racing_cost(c, 5, 12000) for c in examples}
     for name, row in out["racing"].items():

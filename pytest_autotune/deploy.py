@@ -55,6 +55,10 @@ def tokenizer_for(case: Case, *, simulated: bool) -> str:
 MorePasses = Callable[["Deployment", Mapping[WorkloadPoint, Metrics], int], "str | None"]
 
 
+#: benchmark passes per point of a run gated on a baseline, unless repeats are given
+GATE_PASSES = 3
+
+
 @dataclass(frozen=True)
 class PassPlan:
     """How many benchmark passes each batch of points gets.
@@ -148,7 +152,8 @@ class Deployment:
             return with_intervals(metrics, samples, self.floor)
         pooled = RequestSamples.pooled([s for _, s in runs])
         each = [m for m, _ in runs]
-        return with_intervals(point_estimates(pooled, each), pooled, self.floor, passes=each)
+        return with_intervals(point_estimates(pooled, each), pooled, self.floor, passes=each,
+                              redeployed=self.case.workload.redeploy and self.restart is not None)
 
     def _one_pass(self, invocation: Invocation,
                   runs: dict[WorkloadPoint, list[tuple[Metrics, RequestSamples]]]) -> \
@@ -235,10 +240,15 @@ class DeploymentService:
     # -- what a configuration is -----------------------------------------------------------------
     def pass_plan(self, case: Case) -> PassPlan:
         """``repeats`` passes each (option, else the case's, else 1); with racing, one pass and
-        then more, up to the repeats (or ``--autotune-max-repeats``), while the policy asks."""
-        base = self.settings.repeats or case.workload.repeats or 1
+        then more, up to the repeats (or ``--autotune-max-repeats``), while the policy asks.
+
+        A run gated on a baseline measures every point alike, :data:`GATE_PASSES` times unless
+        repeats are given: one pass per side false-alarms about one run in nine at realistic
+        noise (docs/ci.md, benchmarks/gate_accuracy.py)."""
+        gated = self.settings.baseline is not None
+        base = self.settings.repeats or case.workload.repeats or (GATE_PASSES if gated else 1)
         cap = max(base, self.settings.max_repeats or base)
-        if not self.settings.race or self.more_passes is None:
+        if gated or not self.settings.race or self.more_passes is None:
             return PassPlan(first=base, cap=base)
         return PassPlan(first=1, cap=cap, more=self.more_passes)
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .deploy import GATE_PASSES
 from .gate import Baseline, Change, GateResult, compare_runs
 from .records import ITEM_KEY, MEASUREMENT_KEY
 
@@ -50,6 +51,21 @@ class BaselineGate:
         self.session = session
         self.baseline, self.path = load_baseline(session)
         self.result: GateResult | None = None
+
+    def pytest_report_header(self) -> list[str]:
+        settings = self.session.settings
+        passes = settings.repeats or GATE_PASSES
+        lines = [f"autotune: baseline gate against {self.baseline.name}: threshold "
+                 f"{settings.regression_threshold:.0%}, {passes} passes per point unless a case "
+                 "sets repeats"]
+        measured = [p.metrics.passes for c in self.baseline.report.cases for t in c.trials
+                    for p in t.points if p.metrics is not None]
+        if measured and min(measured) < passes:
+            lines.append(
+                f"autotune: the baseline measured as few as {min(measured)} pass(es) a point: its "
+                "own noise weighs on every comparison; refresh it with --autotune-repeats "
+                f"{passes} --autotune-no-race (docs/ci.md)")
+        return lines
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:

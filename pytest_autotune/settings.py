@@ -182,12 +182,14 @@ OPTIONS: tuple[Option[Any], ...] = (
            metavar="DIR", backend="docker"),
     Option("repeats", "benchmark passes per workload point on the running server; with racing "
                       "(the default) the most a configuration tied with the leader gets "
-                      "(default: the case's workload.repeats, else 1)", _positive_int, None,
+                      "(default: the case's workload.repeats, else 3 in a run gated on a "
+                      "baseline, else 1)", _positive_int, None,
            metavar="N"),
     Option("max-repeats", "racing: the most passes a contender gets (default: the repeats)",
            _positive_int, None, metavar="N"),
     Option("no-race", "measure every point exactly `repeats` times instead of spending extra "
-                      "passes only on configurations still tied with the leader (default: race)",
+                      "passes only on configurations still tied with the leader (default: race; "
+                      "a run gated on a baseline never races)",
            _bool, False, flag=True),
     Option("noise-floor", "run-to-run noise one pass cannot see, added to every interval: "
                           "PCT for throughputs and central latencies (tail latencies 2.5 × "

@@ -2,10 +2,14 @@
 with repeats, from the spread between passes.
 
 What a single pass cannot see is how much the next pass would differ (clocks, thermals, the
-host): :class:`NoiseFloor` stands in for that run-to-run noise. Every interval is widened by it
-(in quadrature), divided by √passes once several passes are pooled; with three passes or more,
-the t interval over the passes' own values is used when it is wider. The defaults are the
-run-to-run spread of identical runs on real GPU deployments: about 2 % for throughputs and
+host, another deployment): :class:`NoiseFloor` stands in for that run-to-run noise. Every
+interval is widened by it (in quadrature). Passes that each deployed the server anew
+(``redeploy``) are independent draws of all of it, so the floor shrinks with √passes; passes on
+one running server share its deployment and leave the floor as it is. With three passes or more,
+the t interval over the passes' own values is used when it is wider: an honest, if wide, guard
+where the floor is too low (a saturated server's TTFT tail can vary far more than 5 %, and
+trusting the floor there as prior evidence made false alarms, see docs/metrics.md). The defaults
+are the run-to-run spread of identical runs on real GPU deployments: about 2 % for throughputs and
 central latencies, about 5 % for tail latencies (docs/metrics.md).
 """
 
@@ -49,12 +53,13 @@ NO_FLOOR = NoiseFloor(0.0, 0.0)
 
 
 def with_intervals(metrics: Metrics, samples: RequestSamples, floor: NoiseFloor = NoiseFloor(),
-                   passes: Sequence[Metrics] = ()) -> Metrics:
+                   passes: Sequence[Metrics] = (), *, redeployed: bool = False) -> Metrics:
     """``metrics`` with an interval for every latency statistic, throughput and the error rate.
 
     ``samples`` are the requests behind ``metrics`` (pooled when ``passes`` lists the metrics of
-    each of several passes that ``metrics`` pools)."""
+    each of several passes that ``metrics`` pools; ``redeployed``: each on a fresh deployment)."""
     k = max(1, len(passes))
+    independent = k if redeployed else 1
     out: dict[str, Interval] = {}
     for metric in LATENCY_METRICS:
         values = sorted(samples.latency(metric))
@@ -82,8 +87,8 @@ def with_intervals(metrics: Metrics, samples: RequestSamples, floor: NoiseFloor 
         if value is None or key == "error_rate":
             widened[key] = interval
             continue
-        interval = _widen(interval, value, floor.of(key) / math.sqrt(k))
-        if len(passes) >= 3:
+        interval = _widen(interval, value, floor.of(key) / math.sqrt(independent))
+        if k >= 3:
             interval = _wider(interval, _between_passes(key, passes), value)
         widened[key] = interval
     return replace(metrics, intervals=widened, passes=k)

@@ -156,6 +156,14 @@ def test_the_baseline_gate_fails_a_planted_regression_and_passes_a_rerun(
     same = run(project, "gate.yaml", "--autotune-baseline=latest-complete")
     same.assert_outcomes(passed=1)
     assert same.ret == 0
+    same.stdout.fnmatch_lines([
+        "autotune: baseline gate against 0001_*: threshold 5%, 3 passes per point unless a case "
+        "sets repeats",
+        "autotune: the baseline measured as few as 1 pass(es) a point: *refresh it with "
+        "--autotune-repeats 3 --autotune-no-race*"])
+    gated = json.loads(Path(_last_run(project)).read_text())  # a gated run: three passes a point
+    assert [p["metrics"]["passes"] for c in gated["cases"] for t in c["trials"]
+            for p in t["points"]] == [3]
     project.makefile(".yaml", gate=gate_case(1.3))  # every GPU step 30 % slower
     slow = run(project, "gate.yaml", "--autotune-baseline=1")
     slow.assert_outcomes(failed=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,29 @@ def test_pooled_passes_recompute_like_genai_bench() -> None:
     assert again.num_requests == 2 * metrics.num_requests and again.passes == 2
     assert again.output_throughput == pytest.approx(metrics.output_throughput, rel=0.02)
     assert again.ttft.p50 == pytest.approx(percentile(sorted(samples.ttft), 0.5))
+
+
+def test_same_server_passes_keep_the_floor_and_redeployed_ones_shrink_it() -> None:
+    """Passes on one server cannot average deployment noise away; redeployed passes can; with
+    three passes a spread far above the floor takes over (the t interval over the passes)."""
+    metrics, samples = golden_point()
+    tput = metrics.output_throughput
+    floor = NoiseFloor(0.02, 0.05)
+    pooled = RequestSamples.pooled([samples] * 3)
+    calm = [replace(metrics, output_throughput=tput * f) for f in (0.999, 1.0, 1.001)]
+    wild = [replace(metrics, output_throughput=tput * f) for f in (0.9, 1.0, 1.1)]
+
+    def half(passes: list[Metrics], redeployed: bool) -> float:
+        m = with_intervals(replace(metrics, passes=3), pooled, floor, passes=passes,
+                           redeployed=redeployed)
+        interval = m.interval("output_throughput")
+        assert interval is not None
+        return interval.relative_half_width(tput)
+
+    assert half(calm, False) >= 1.96 * 0.02  # the deployment's share stays
+    assert 1.96 * 0.02 / math.sqrt(3) <= half(calm, True) < half(calm, False)
+    for redeployed in (False, True):  # t(2) × sd / √3 of 0.9, 1.0, 1.1
+        assert half(wild, redeployed) == pytest.approx(4.3027 * 0.1 / math.sqrt(3), rel=1e-3)
 
 
 def metrics(p99: float, p99_interval: Interval | None, errors: int = 0) -> Metrics:
