@@ -15,14 +15,14 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .backends.base import Backend, DeployContext, ServerHandle, ServerSpec
+from .backends.base import Backend, DeployContext, ServerHandle, ServerSpec, preflight
 from .backends.wait import is_healthy
 from .bench import runner
 from .bench.intervals import NoiseFloor, point_estimates, with_intervals
 from .bench.plan import Invocation, plan
 from .bench.samples import RequestSamples
 from .cases.case import Case
-from .errors import BenchError
+from .errors import BenchError, DeployError
 from .gpus import GpuLease, GpuPool
 from .model import Configuration, Metrics, WorkloadPoint
 from .results import DeploymentFacts
@@ -236,6 +236,7 @@ class DeploymentService:
         self.planned: dict[str, list[WorkloadPoint]] = {}
         self._live: dict[str, tuple[ExitStack, Deployment]] = {}
         self._failed: dict[str, BaseException] = {}
+        self._preflight_error: str | None = None
 
     # -- what a configuration is -----------------------------------------------------------------
     def pass_plan(self, case: Case) -> PassPlan:
@@ -275,10 +276,22 @@ class DeploymentService:
 
         if not self.backend.capabilities.deploys:
             return None
-        return infeasible_before_launch(
+        reason = infeasible_before_launch(
             self.spec(case, config), pool_size=len(self.pool) if self.pool is not None else None,
             simulated=self.backend.capabilities.simulated, pool_note=pool_note,
         )
+        if reason is not None and not self._can_deploy():
+            return None  # not this configuration's fault: its deployment says what is missing
+        return reason
+
+    def _can_deploy(self) -> bool:
+        if self._preflight_error is None:
+            try:
+                preflight(self.backend)
+                self._preflight_error = ""
+            except DeployError as exc:
+                self._preflight_error = str(exc)
+        return not self._preflight_error
 
     def artifacts(self, case: Case, config: Configuration) -> Path:
         """A new directory for this deployment (a configuration deployed twice — on two xdist
@@ -349,6 +362,7 @@ class DeploymentService:
         spec = self.spec(case, config)
         artifacts = self.artifacts(case, config)
         caps = self.backend.capabilities
+        preflight(self.backend)
         lease: GpuLease | None = None
         if self.pool is not None and spec.gpus > 0 and caps.local_gpus:
             lease = self.pool.lease(spec.gpus, timeout=spec.deploy_timeout,

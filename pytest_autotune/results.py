@@ -491,7 +491,7 @@ class CaseReport:
             "name": self.name, "source": self.source, "objective": self.objective,
             "objective_description": self.objective_description, "direction": self.direction,
             "unit": self.unit, "slos": list(self.slos),
-            "best": best.config_key if best else None,
+            "best": best.config_id if best else None,  # as in item ids (before: case[id])
             "best_config_id": best.config_id if best else None,
             "best_score": best.score if best else None,
             "best_params": best.params if best else None,
@@ -504,7 +504,8 @@ class CaseReport:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CaseReport:
         trials = [Trial.from_dict(t) for t in data.get("trials") or ()]
-        best = next((t for t in trials if t.config_key == data.get("best")), None)
+        named = data.get("best")  # a configuration id; a key (case[id]) in older run files
+        best = next((t for t in trials if named in (t.config_id, t.config_key)), None)
         return cls(
             name=str(data["name"]), source=str(data.get("source", "")),
             objective=str(data.get("objective", "")),

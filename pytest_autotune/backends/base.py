@@ -141,3 +141,13 @@ class Backend(Protocol):
     def sweep(self) -> list[str]:
         """Remove leftovers of earlier runs whose pytest process is gone; describe them."""
         ...
+
+
+def preflight(backend: Backend) -> None:
+    """Raise :class:`~pytest_autotune.errors.DeployError` when ``backend`` cannot deploy at all
+    (no Docker engine, no cluster), before GPUs are leased for it: that reason comes first.
+
+    Optional for a backend: one that has nothing to check defines no ``preflight`` method."""
+    check = getattr(backend, "preflight", None)
+    if callable(check):
+        check()

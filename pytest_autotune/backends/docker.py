@@ -105,6 +105,10 @@ class DockerBackend:
             self._client = client
         return self._client
 
+    def preflight(self) -> None:
+        """An engine must answer before GPUs are leased for a container."""
+        self.client()
+
     def display_command(self, spec: ServerSpec) -> list[str]:
         return docker_run_argv(spec, self.options)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 import random
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import AutotuneWarning, ConfigError
 from ..model import Configuration, FlagValue, Workload
 from ..runtimes import sglang
 from ..slo import SLO, parse_slo
@@ -53,8 +54,11 @@ def expand_grid(
     labels: list[tuple[str, str]] = []
     for key, values in raw.items():
         if not values:
-            if allow_empty:
-                continue  # the earlier tool skipped empty lists
+            if allow_empty:  # the earlier tool skipped empty lists: do so, and say so
+                warnings.warn(AutotuneWarning(
+                    f"{source}: parameters.{key} lists no values; the parameter is left out of "
+                    "the grid, as the earlier tool did (give values or remove it)"), stacklevel=2)
+                continue
             raise _err(
                 "empty list of values: give at least one value (or remove the parameter)",
                 source, ("parameters", key), locate,

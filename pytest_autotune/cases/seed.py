@@ -122,8 +122,11 @@ def seed_parameter_values(key: str, spec: Any) -> list[Any]:
         kind = spec.get("type")
         if kind in ("choice", "categorical"):
             values = spec.get("values", spec.get("choices"))
-            if isinstance(values, list):
+            if isinstance(values, list) and values:
                 return values
+            if isinstance(values, list):
+                raise ValueError(f"{kind} parameter {key!r} has no values: list at least one "
+                                 "in 'values' (or remove the parameter)")
             raise ValueError(f"{kind} parameter needs a 'values' list")
         if kind in ("continuous", "integer"):
             raise ValueError(

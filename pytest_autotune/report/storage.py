@@ -14,6 +14,7 @@ from typing import Any
 from ..results import ReportFormatError, RunReport
 
 _RUN_FILE = re.compile(r"^(\d{4})_([^_]+)_(\d{8}-\d{6})\.json$")
+_STAMP = re.compile(r"\d{8}-\d{6}")
 
 
 def git_commit(root: Path) -> str:
@@ -49,8 +50,11 @@ def write_atomic(path: Path, data: Any) -> None:
 
 
 def save_run(storage: Path, report: dict[str, Any], commit: str) -> Path:
-    """Write the report as the next numbered run file (retrying if a parallel run took it)."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    """Write the report as the next numbered run file (retrying if a parallel run took it),
+    stamped with the run's start as its run id is (``20261203-101500-ab12`` →
+    ``NNNN_<commit>_20261203-101500.json``)."""
+    started = _STAMP.match(str(report.get("run_id", "")))
+    stamp = started.group(0) if started else datetime.now().strftime("%Y%m%d-%H%M%S")
     for _ in range(20):
         path = storage / "runs" / f"{next_number(storage):04d}_{commit}_{stamp}.json"
         try:

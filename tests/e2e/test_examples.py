@@ -30,14 +30,20 @@ def start(cwd: Path, out: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def finish(proc: subprocess.Popen[str]) -> str:
-    try:
-        out, err = proc.communicate(timeout=900)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-    assert proc.returncode == 0, out[-6000:] + err[-2000:]
-    return out
+def finish(*procs: subprocess.Popen[str]) -> list[str]:
+    """Every run's output, each waited for (or killed) before any is judged: a failing run
+    leaves no other one behind."""
+    done = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=900)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        done.append((proc.returncode, out, err))
+    for code, out, err in done:
+        assert code == 0, out[-6000:] + err[-2000:]
+    return [out for _, out, _ in done]
 
 
 def outcomes(results: Path) -> dict[str, list[tuple[str, str, str]]]:
@@ -53,14 +59,19 @@ def outcomes(results: Path) -> dict[str, list[tuple[str, str, str]]]:
 def test_every_example_case_passes_in_sim_mode_and_in_a_conftest_mode(tmp_path: Path) -> None:
     # the demo as `make demo` runs it: this repository's configuration, real genai-bench
     demo = start(ROOT, tmp_path / "demo")
-    # beside it: a project of its own whose conftest adds the mode `relay`; its points are
-    # measured by the genai-bench stand-in (tests/standin), which keeps the two runs' load apart
-    project = tmp_path / "project"
-    shutil.copytree(ROOT / "tuning_cases", project / "tuning_cases")
-    (project / "conftest.py").write_text(STANDIN_CONFTEST + "\n" +
-                                         (ROOT / "tests" / "relay.py").read_text())
-    relay = start(project, tmp_path / "relay", "--autotune-mode=relay")
-    demo_out, relay_out = finish(demo), finish(relay)
+    try:
+        # beside it: a project of its own whose conftest adds the mode `relay`; its points are
+        # measured by the genai-bench stand-in (tests/standin), which keeps the runs' load apart
+        project = tmp_path / "project"
+        shutil.copytree(ROOT / "tuning_cases", project / "tuning_cases")
+        (project / "conftest.py").write_text(STANDIN_CONFTEST + "\n" +
+                                             (ROOT / "tests" / "relay.py").read_text())
+        relay = start(project, tmp_path / "relay", "--autotune-mode=relay")
+    except BaseException:
+        demo.kill()
+        demo.communicate()
+        raise
+    demo_out, relay_out = finish(demo, relay)
 
     for out in (demo_out, relay_out):
         assert "SIMULATED: numbers come from the pytest-autotune simulator" in out

@@ -185,3 +185,15 @@ def test_endpoint_mode_refuses_a_tuning_grid_at_collection(tuning_dir: pytest.Py
         "invalid tuning case: tuning_cases/chat.yaml: parameters: endpoint mode benchmarks a "
         "running server*"])
     assert result.ret == pytest.ExitCode.INTERRUPTED
+
+
+def test_docker_mode_without_an_engine_says_so_before_gpus(
+    tuning_dir: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A GPU case on a machine without an engine (and without NVML here): the engine's absence
+    is the reason given, not the GPUs'."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tuning_dir.path}/no-engine.sock")
+    result = tuning_dir.runpytest("tuning_cases", "--autotune-mode=docker", "-x")
+    result.stdout.fnmatch_lines(["*no Docker engine answers at unix://*no-engine.sock*"])
+    result.stdout.no_fnmatch_line("*no GPUs discovered*")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

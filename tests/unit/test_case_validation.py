@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_autotune.cases import load_case_file
-from pytest_autotune.errors import ConfigError
+from pytest_autotune.errors import AutotuneWarning, ConfigError
 
 GOOD = """\
 name: chat
@@ -159,3 +159,20 @@ def test_keys_with_underscores_aliases_and_prefixes_normalise(tmp_path: Path) ->
         "chunked-prefill-size": 4096}
     assert config.labelled() == {"mem_frac": 0.8, "tp": 1, "--schedule_policy": "lpm",
                                  "chunked-prefill": 4096}
+
+
+SEED = Path(__file__).resolve().parents[2] / "fixtures" / "seed" / "legacy-choice-tune.json"
+
+
+def test_a_seed_choice_without_values_is_an_error_naming_the_parameter(tmp_path: Path) -> None:
+    text = SEED.read_text().replace('"values": [0.75, 0.85]', '"values": []')
+    error = error_for(tmp_path, text, "task.json")
+    assert "parameters.mem_frac" in str(error) and "has no values" in str(error)
+    assert str(tmp_path / "task.json") in str(error)
+
+
+def test_a_seed_empty_list_is_left_out_and_said(tmp_path: Path) -> None:
+    text = SEED.read_text().replace('{"type": "choice", "values": [0.75, 0.85]}', "[]")
+    with pytest.warns(AutotuneWarning, match=r"parameters\.mem_frac lists no values"):
+        case = load_case_file(write(tmp_path, text, "task.json"))
+    assert all("mem-fraction-static" not in dict(c.params) for c in case.configurations)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,16 @@ def test_version_1_run_files_still_load(tmp_path: Path) -> None:
     data["version"] = 1
     loaded = load_run(save_run(tmp_path, data, "abc"))
     assert loaded.cases[0].best is not None and loaded.cases[0].best.score == 1000.0
+
+
+def test_a_run_file_is_named_by_its_start_and_names_the_best_as_item_ids_do(
+    tmp_path: Path,
+) -> None:
+    data = {**report(1000.0), "run_id": "20261203-101500-ab12"}
+    path = save_run(tmp_path, data, "abc")
+    assert path.name == "0001_abc_20261203-101500.json"  # the run id's time, not the end's
+    stored = json.loads(path.read_text())
+    assert stored["cases"][0]["best"] == "tp-size=1"  # no case[...] brackets
+    assert load_run(path).cases[0].best is not None
+    older = {**stored, "cases": [{**stored["cases"][0], "best": "chat[tp-size=1]"}]}
+    assert RunReport.from_dict(older).cases[0].best is not None  # run files before this change
