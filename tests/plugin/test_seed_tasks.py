@@ -40,8 +40,11 @@ def test_seed_task_files_run_in_sim_mode(project: pytest.Pytester) -> None:
     ids = {e["experiment_id"] for e in simple["all_results"]}
     assert ids == {1, 2}
     best = simple["best_result"]
-    scores = [e["objective_score"] for e in simple["all_results"]]
-    assert best["objective_score"] == min(scores)  # lower is better, as before
+    # lower is better, as before: the best is the lowest score, or tied with it within the noise
+    # (a tie goes to the preferred configuration, docs/metrics.md)
+    leader = min(simple["all_results"], key=lambda e: e["objective_score"])
+    assert best["objective_score"] == leader["objective_score"] or \
+        leader["config_id"] in best["tied_with"]
     assert best["objective_score"] == pytest.approx(best["metrics"]["mean_e2e_latency"])
     assert best["parameters"].keys() == {"tp-size", "mem-fraction-static"}
     assert {r["num_concurrency"] if "num_concurrency" in r else r["concurrency"]
