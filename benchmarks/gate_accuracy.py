@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autotune import scoring
-from pytest_autotune.bench.intervals import NoiseFloor, point_estimates, with_intervals
+from pytest_autotune.bench.intervals import NoiseFloor, point_estimates, pool_passes
 from pytest_autotune.bench.samples import RequestSamples
 from pytest_autotune.cases import case_from_marker
 from pytest_autotune.cases.case import Case
@@ -119,7 +119,7 @@ def run_case(case: Case, seed: int, *, slowdown: float = 1.0, repeats: int = 1,
                     one_pass(cluster, point, case.workload.max_requests, seed + 31 * count))
                 cluster.idle(IDLE_BETWEEN_PASSES_S)
             count += 1
-            combined = {p: _pool(r, floor, redeploy) for p, r in runs.items()}
+            combined = {p: pool_passes(r, floor, redeployed=redeploy) for p, r in runs.items()}
             if count < plan.first:
                 continue
             if count >= plan.cap or plan.more is None:
@@ -139,27 +139,15 @@ def run_case(case: Case, seed: int, *, slowdown: float = 1.0, repeats: int = 1,
                                     expected_points=len(combined)))
         records += mine
         [trial] = group_records(mine)
-        trial.score = scoring.score_trial(trial)
-        trial.score_interval = scoring.score_interval(trial, trial.score)
+        scoring.score_builtin(trial)
         field.append(trial)
     trials = group_records(records)
     for trial in trials:
-        trial.score = scoring.score_trial(trial)
-        trial.score_interval = scoring.score_interval(trial, trial.score)
+        scoring.score_builtin(trial)
     best = decide(trials, "maximize").best
     report = build_report(trials, {case.name: best}, run_id=f"s{seed}", started=0.0,
                           mode="sim", commit="bench")
     return report, spent
-
-
-def _pool(runs: list[tuple[Metrics, RequestSamples]], floor: NoiseFloor,
-          redeploy: bool) -> Metrics:
-    if len(runs) == 1:
-        return with_intervals(runs[0][0], runs[0][1], floor)
-    pooled = RequestSamples.pooled([s for _, s in runs])
-    each = [m for m, _ in runs]
-    return with_intervals(point_estimates(pooled, each), pooled, floor, passes=each,
-                          redeployed=redeploy)
 
 
 def gate_rates(case: Case, pairs: int, slowdown: float, repeats: int, seed0: int,

@@ -18,7 +18,7 @@ from pathlib import Path
 from .backends.base import Backend, DeployContext, ServerHandle, ServerSpec, preflight
 from .backends.wait import is_healthy
 from .bench import runner
-from .bench.intervals import NoiseFloor, point_estimates, with_intervals
+from .bench.intervals import NoiseFloor, pool_passes
 from .bench.plan import Invocation, plan
 from .bench.samples import RequestSamples
 from .cases.case import Case
@@ -124,12 +124,13 @@ class Deployment:
         started = time.monotonic()
         count = 0
         while True:
-            if count and self.case.workload.redeploy and self.restart is not None:
+            if count and self.redeploys:
+                assert self.restart is not None
                 self.handle = self.restart()
             failed = self._one_pass(invocation, runs)
             count += 1
-            combined = {p: self._pooled(r) for p, r in runs.items()
-                        if p not in failed and len(r) == count}
+            combined = {p: pool_passes(r, self.floor, redeployed=self.redeploys)
+                        for p, r in runs.items() if p not in failed and len(r) == count}
             if failed:
                 self.results.update(failed)
                 break
@@ -146,14 +147,10 @@ class Deployment:
         for p in invocation.points:
             self.seconds[p] = (time.monotonic() - started) / len(invocation.points)
 
-    def _pooled(self, runs: Sequence[tuple[Metrics, RequestSamples]]) -> Metrics:
-        if len(runs) == 1:
-            metrics, samples = runs[0]
-            return with_intervals(metrics, samples, self.floor)
-        pooled = RequestSamples.pooled([s for _, s in runs])
-        each = [m for m, _ in runs]
-        return with_intervals(point_estimates(pooled, each), pooled, self.floor, passes=each,
-                              redeployed=self.case.workload.redeploy and self.restart is not None)
+    @property
+    def redeploys(self) -> bool:
+        """Each pass after the first deploys the server anew (``workload.redeploy``)."""
+        return self.case.workload.redeploy and self.restart is not None
 
     def _one_pass(self, invocation: Invocation,
                   runs: dict[WorkloadPoint, list[tuple[Metrics, RequestSamples]]]) -> \
@@ -236,7 +233,8 @@ class DeploymentService:
         self.planned: dict[str, list[WorkloadPoint]] = {}
         self._live: dict[str, tuple[ExitStack, Deployment]] = {}
         self._failed: dict[str, BaseException] = {}
-        self._preflight_error: str | None = None
+        #: whether the backend's preflight passed (None: not asked yet)
+        self._deployable: bool | None = None
 
     # -- what a configuration is -----------------------------------------------------------------
     def pass_plan(self, case: Case) -> PassPlan:
@@ -252,7 +250,6 @@ class DeploymentService:
         if gated or not self.settings.race or self.more_passes is None:
             return PassPlan(first=base, cap=base)
         return PassPlan(first=1, cap=cap, more=self.more_passes)
-
 
     def spec(self, case: Case, config: Configuration) -> ServerSpec:
         spec = ServerSpec.from_case(case, config)
@@ -285,13 +282,13 @@ class DeploymentService:
         return reason
 
     def _can_deploy(self) -> bool:
-        if self._preflight_error is None:
+        if self._deployable is None:
             try:
                 preflight(self.backend)
-                self._preflight_error = ""
-            except DeployError as exc:
-                self._preflight_error = str(exc)
-        return not self._preflight_error
+                self._deployable = True
+            except DeployError:
+                self._deployable = False
+        return self._deployable
 
     def artifacts(self, case: Case, config: Configuration) -> Path:
         """A new directory for this deployment (a configuration deployed twice — on two xdist

@@ -15,7 +15,7 @@ run on a case's best score or on missing cases, configurations and points) and b
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -138,11 +138,7 @@ class Baseline:
     _points: dict[tuple[str, str, str], PointResult] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for case in self.report.cases:
-            for trial in case.trials:
-                for point in trial.points:
-                    if point.metrics is not None:
-                        self._points[(case.name, trial.config_id, point.id)] = point
+        self._points.update(_measured(self.report))
 
     def point(self, case: str, config_id: str, point_id: str) -> PointResult | None:
         return self._points.get((case, config_id, point_id))
@@ -218,9 +214,13 @@ def _best_change(old: CaseReport, new: CaseReport, threshold: float) -> Change |
                  a.score_interval, b.score, b.score_interval, threshold)
 
 
-def _keys(report: RunReport) -> set[tuple[str, str, str]]:
-    return {(c.name, t.config_id, p.id) for c in report.cases for t in c.trials
-            for p in t.points if p.metrics is not None}
+def _measured(report: RunReport) -> Iterator[tuple[tuple[str, str, str], PointResult]]:
+    """Every measured point of ``report`` under its (case, configuration, point) key."""
+    for case in report.cases:
+        for trial in case.trials:
+            for point in trial.points:
+                if point.metrics is not None:
+                    yield (case.name, trial.config_id, point.id), point
 
 
 def _names(keys: Iterable[tuple[str, str, str]]) -> list[str]:
@@ -257,7 +257,7 @@ def compare_runs(a: RunReport, b: RunReport, *, baseline_name: str,
                 result.case_changes[case.name] = change
             elif old.best is not None and case.best is None:
                 result.lost_best.append(case.name)
-    here, there = _keys(b), base.keys()
+    here, there = {key for key, _ in _measured(b)}, base.keys()
     result.missing_here = _names(there - here)
     result.missing_in_baseline = _names(here - there)
     return result

@@ -43,8 +43,7 @@ def provisional_trial(case: Case, config: Configuration,
     trial = Trial(config=identity, expected_points=len(results))
     trial.points = [PointResult(point, "passed", metrics, tuple(evaluate(case.slos, metrics)))
                     for point, metrics in sorted(results.items())]
-    trial.score = scoring.score_trial(trial)
-    trial.score_interval = scoring.score_interval(trial, trial.score)
+    scoring.score_builtin(trial)
     return trial
 
 

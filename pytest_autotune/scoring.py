@@ -172,6 +172,13 @@ def score_trial(trial: Trial) -> float | None:
     return objective_of(trial).score(trial)
 
 
+def score_builtin(trial: Trial) -> None:
+    """Set ``trial.score`` and ``trial.score_interval`` under the built-in objective (what the
+    default score hook gives, for callers outside a pytest run and for racing)."""
+    trial.score = score_trial(trial)
+    trial.score_interval = score_interval(trial, trial.score)
+
+
 #: the metric each earlier-tool objective averages over the kept points
 _SEED_BASE = {"minimize_latency": ("e2e", "mean"),
               "maximize_throughput": ("total_throughput", None),

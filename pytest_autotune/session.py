@@ -158,8 +158,7 @@ class AutotuneSession:
             if trial.case != case.name or trial.source != case.source or not trial.complete:
                 continue
             if trial.score is None and self.is_worker:  # workers do not score for the report
-                trial.score = scoring.score_trial(trial)
-                trial.score_interval = scoring.score_interval(trial, trial.score)
+                scoring.score_builtin(trial)
             if trial.score is not None:
                 field.append(trial)
         return field

@@ -169,3 +169,15 @@ def point_estimates(samples: RequestSamples, passes: Sequence[Metrics]) -> Metri
 
 
 __all__ = ["NO_FLOOR", "NoiseFloor", "point_estimates", "stat_key", "with_intervals"]
+
+
+def pool_passes(runs: Sequence[tuple[Metrics, RequestSamples]], floor: NoiseFloor, *,
+                redeployed: bool = False) -> Metrics:
+    """One point's metrics over its passes (each pass's metrics and requests), with intervals."""
+    if len(runs) == 1:
+        metrics, samples = runs[0]
+        return with_intervals(metrics, samples, floor)
+    pooled = RequestSamples.pooled([s for _, s in runs])
+    each = [m for m, _ in runs]
+    return with_intervals(point_estimates(pooled, each), pooled, floor, passes=each,
+                          redeployed=redeployed)
