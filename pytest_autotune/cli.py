@@ -2,9 +2,13 @@
 
     pytest-autotune list                  numbered runs under .autotune/runs
     pytest-autotune show [RUN]            the summary table of a run (default: the latest)
+        [--html [PATH]]                   also write its HTML report (default: beside the run
+                                          file, RUN.html)
     pytest-autotune compare A B           best score per case and every point, A to B
         [--fail-on-regression PCT]        exit 1 on a significant regression beyond PCT %, an
         [--allow-missing]                 incomplete B, or what only one run has
+        [--html [PATH]]                   also write both runs' charts and every change as
+                                          HTML (default: compare-A-B.html under the storage)
     RUN, A, B: a run number, latest, latest-complete, or a run file's path
 """
 
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from .report.html import render_compare, render_run, write_html
 from .report.storage import find_run, load_run, run_files
 from .report.table import format_score, render_cases
 from .results import RunReport
@@ -77,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list stored runs")
     p_show = sub.add_parser("show", help="show a run's summary")
     p_show.add_argument("run", nargs="?", default=None, help="run number or file (default: latest)")
+    p_show.add_argument("--html", nargs="?", const="", default=None, metavar="PATH",
+                        help="write the run's HTML report to PATH (default: the run file's "
+                        "path with .html)")
     p_cmp = sub.add_parser("compare", help="compare the best configurations of two runs")
     p_cmp.add_argument("a", help="baseline run number or file")
     p_cmp.add_argument("b", nargs="?", default=None, help="run to check (default: latest)")
@@ -86,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                        "points only one run has")
     p_cmp.add_argument("--allow-missing", action="store_true",
                        help="do not fail on what only one of the two runs has")
+    p_cmp.add_argument("--html", nargs="?", const="", default=None, metavar="PATH",
+                       help="write the comparison as HTML to PATH (default: "
+                       "compare-A-B.html under the storage directory)")
     args = parser.parse_args(argv)
     storage = Path(args.storage)
     out = _Writer(sys.stdout)
@@ -97,12 +108,25 @@ def main(argv: list[str] | None = None) -> int:
                 out.write_line(f"{path.name}  {report.mode:<8} {names}")
             return 0
         if args.command == "show":
-            show(load_run(find_run(storage, args.run)), out)
+            path = find_run(storage, args.run)
+            report = load_run(path)
+            show(report, out)
+            if args.html is not None:
+                target = Path(args.html) if args.html else path.with_suffix(".html")
+                out.write_line(f"wrote {write_html(target, render_run(report))}")
             return 0
-        a_path = find_run(storage, args.a)
-        a, b = load_run(a_path), load_run(find_run(storage, args.b))
-        return compare(a, b, out, args.fail_on_regression, baseline_name=a_path.name,
+        a_path, b_path = find_run(storage, args.a), find_run(storage, args.b)
+        a, b = load_run(a_path), load_run(b_path)
+        code = compare(a, b, out, args.fail_on_regression, baseline_name=a_path.name,
                        allow_missing=args.allow_missing)
+        if args.html is not None:
+            target = Path(args.html) if args.html else \
+                storage / f"compare-{a_path.stem}-{b_path.stem}.html"
+            threshold = None if args.fail_on_regression is None else args.fail_on_regression / 100
+            page = render_compare(a, b, a_name=a_path.name, b_name=b_path.name,
+                                  threshold=threshold)
+            out.write_line(f"wrote {write_html(target, page)}")
+        return code
     except (FileNotFoundError, ValueError) as exc:
         print(f"pytest-autotune: {exc}", file=sys.stderr)
         return 2

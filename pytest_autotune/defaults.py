@@ -75,7 +75,7 @@ def pytest_autotune_report_writers(config: pytest.Config) -> list[ReportWriter]:
     from .session import get_session
 
     settings = get_session(config).settings
-    writers = default_writers()
+    writers = default_writers(html=settings.html if settings.html_enabled else False)
     if settings.markdown is not None or os.environ.get("GITHUB_STEP_SUMMARY"):
         writers.append(MarkdownWriter(settings.markdown))
     if settings.benchmark_json is not None:

@@ -204,6 +204,9 @@ OPTIONS: tuple[Option[Any], ...] = (
     Option("baseline-allow-missing", "do not fail the gate on cases, configurations or points "
                                      "that only one of the two runs has (default: fail)",
            _bool, False, flag=True),
+    Option("html", "write the HTML report (charts and tables, self-contained) to PATH, or "
+                   "'none' (default: report.html in the run's directory under the results "
+                   "directory)", str, None, metavar="PATH"),
     Option("markdown", "write a Markdown summary of the run to PATH; with $GITHUB_STEP_SUMMARY "
                        "set it is also appended there (default: none)", str, None,
            metavar="PATH"),
@@ -270,6 +273,9 @@ class Settings:
     regression_threshold: float = 0.05
     baseline_allow_missing: bool = False
     markdown: Path | None = None
+    #: the HTML report's path (None: beside the run's logs), and whether it is written
+    html: Path | None = None
+    html_enabled: bool = True
     benchmark_json: Path | None = None
     #: options a single backend reads, by option name without the prefix (``docker-shm-size``)
     backend_options: Mapping[str, Any] = field(default_factory=dict)
@@ -310,6 +316,9 @@ class Settings:
             regression_threshold=values["autotune_regression_threshold"],
             baseline_allow_missing=values["autotune_baseline_allow_missing"],
             markdown=path(values["autotune_markdown"]) if values["autotune_markdown"] else None,
+            html=path(values["autotune_html"])
+            if values["autotune_html"] not in (None, "", "none") else None,
+            html_enabled=values["autotune_html"] != "none",
             benchmark_json=path(values["autotune_benchmark_json"])
             if values["autotune_benchmark_json"] else None,
             backend_options={o.name: values[o.dest] for o in OPTIONS if o.backend},

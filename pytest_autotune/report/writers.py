@@ -74,6 +74,22 @@ class RunFileWriter:
         return [save_run(ctx.storage, data, report.commit or "nocommit")]
 
 
+class HtmlWriter:
+    """The self-contained HTML report (charts and tables, :mod:`.html`): the run's
+    ``report.html`` beside its logs, or ``--autotune-html PATH``."""
+
+    format = "html"
+    stage: Literal["files", "terminal"] = "files"
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+
+    def write(self, report: RunReport, ctx: WriteContext) -> list[Path]:
+        from .html import render_run, write_html
+
+        return [write_html(self.path or ctx.run_dir / "report.html", render_run(report))]
+
+
 class TerminalWriter:
     """The table of every configuration, the winner and its launch command."""
 
@@ -92,8 +108,13 @@ class TerminalWriter:
         return []
 
 
-def default_writers() -> list[ReportWriter]:
-    return [SeedResultsWriter(), RunFileWriter(), TerminalWriter()]
+def default_writers(*, html: Path | Literal[False] | None = None) -> list[ReportWriter]:
+    """The results files, the run file, the HTML report (at ``html``, beside the run's logs
+    when None, not written when False) and the terminal table."""
+    writers: list[ReportWriter] = [SeedResultsWriter(), RunFileWriter()]
+    if html is not False:
+        writers.append(HtmlWriter(html))
+    return [*writers, TerminalWriter()]
 
 
 def run_writers(writers: Sequence[ReportWriter], stage: str, report: RunReport,
@@ -110,5 +131,5 @@ def relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-__all__ = ["ReportWriter", "RunFileWriter", "SeedResultsWriter", "TerminalWriter",
+__all__ = ["HtmlWriter", "ReportWriter", "RunFileWriter", "SeedResultsWriter", "TerminalWriter",
            "WriteContext", "default_writers", "run_writers"]

@@ -82,6 +82,11 @@ def test_every_example_case_passes_in_sim_mode_and_in_a_conftest_mode(tmp_path: 
     assert "launch: relay python3 -m sglang.launch_server" in relay_out
     demo_results, relay_results = tmp_path / "demo" / "results", tmp_path / "relay" / "results"
     assert outcomes(relay_results) == outcomes(demo_results)
+    # the demo's HTML report: named in its output, a section per case
+    [html] = (demo_results / "runs").glob("*/report.html")
+    assert f"wrote {html}" in demo_out
+    page = html.read_text(encoding="utf-8")
+    assert all(f'id="case-{case}"' in page for case in CASES)
     for case in CASES:
         data = json.loads((relay_results / f"{case}_results.json").read_text())
         assert data["mode"] == "relay" and data["simulated"] is True
