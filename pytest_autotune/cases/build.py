@@ -8,35 +8,33 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import AutotuneWarning, ConfigError
+from ..errors import AutotuneWarning
 from ..model import Configuration, FlagValue, Workload
 from ..runtimes import sglang
 from ..slo import SLO, parse_slo
 from .case import DEFAULT_OBJECTIVE, Case, SimSettings
-from .locate import Locator, dotted
+from .locate import Locator, Problems
 from .schema import CaseSpec, SLOSpec
 
 OBJECTIVES = (DEFAULT_OBJECTIVE, "minimize_latency", "maximize_throughput", "minimize_ttft",
               "minimize_tpot")
 
 
-def _err(message: str, source: str, path: tuple[str | int, ...], locate: Locator) -> ConfigError:
-    return ConfigError(message, source=source, field=dotted(path), line=locate(path))
-
-
 def normalize_flags(
-    raw: Mapping[str, Any], *, source: str, section: str, locate: Locator
+    raw: Mapping[str, Any], *, section: str, problems: Problems
 ) -> dict[str, FlagValue]:
-    """Canonical flag names and checked values for a ``flags:`` mapping."""
+    """Canonical flag names and checked values for a ``flags:`` mapping; each bad flag is a
+    problem, the others are kept."""
     out: dict[str, FlagValue] = {}
     for key, value in raw.items():
         try:
             name, coerced = sglang.normalize(key, value)
         except (KeyError, ValueError) as exc:
-            msg = exc.args[0] if exc.args else str(exc)
-            raise _err(str(msg), source, (section, key), locate) from None
+            problems.add((section, key), str(exc.args[0] if exc.args else exc))
+            continue
         if name in out:
-            raise _err(f"--{name} is given twice", source, (section, key), locate)
+            problems.add((section, key), f"--{name} is given twice")
+            continue
         out[name] = coerced
     return out
 
@@ -46,10 +44,11 @@ def expand_grid(
     raw: Mapping[str, Sequence[Any]],
     *,
     source: str,
-    locate: Locator,
+    problems: Problems,
     allow_empty: bool = False,
 ) -> list[Configuration]:
-    """Every combination, first key varying slowest (the earlier tool's order)."""
+    """Every combination, first key varying slowest (the earlier tool's order). Each bad
+    parameter or value is a problem; the grid is built from what is left."""
     axes: list[tuple[str, list[FlagValue]]] = []
     labels: list[tuple[str, str]] = []
     for key, values in raw.items():
@@ -59,27 +58,31 @@ def expand_grid(
                     f"{source}: parameters.{key} lists no values; the parameter is left out of "
                     "the grid, as the earlier tool did (give values or remove it)"), stacklevel=2)
                 continue
-            raise _err(
-                "empty list of values: give at least one value (or remove the parameter)",
-                source, ("parameters", key), locate,
-            )
+            problems.add(("parameters", key),
+                         "empty list of values: give at least one value (or remove the parameter)")
+            continue
         try:
             flag = sglang.lookup(key)
         except KeyError as exc:
-            raise _err(str(exc.args[0]), source, ("parameters", key), locate) from None
+            problems.add(("parameters", key), str(exc.args[0]))
+            continue
         if any(name == flag.name for name, _ in axes):
-            raise _err(f"--{flag.name} is given twice", source, ("parameters", key), locate)
+            problems.add(("parameters", key), f"--{flag.name} is given twice")
+            continue
         coerced: list[FlagValue] = []
         for i, value in enumerate(values):
             try:
                 item = flag.coerce(value)
             except ValueError as exc:
-                raise _err(str(exc), source, ("parameters", key, i), locate) from None
+                problems.add(("parameters", key, i), str(exc))
+                continue
             if item in coerced:
-                raise _err(f"value {value!r} repeats", source, ("parameters", key, i), locate)
+                problems.add(("parameters", key, i), f"value {value!r} repeats")
+                continue
             coerced.append(item)
-        axes.append((flag.name, coerced))
-        labels.append((flag.name, key))
+        if coerced:
+            axes.append((flag.name, coerced))
+            labels.append((flag.name, key))
     names = [name for name, _ in axes]
     combos = itertools.product(*(values for _, values in axes))
     return [
@@ -119,7 +122,7 @@ def workload_from_spec(spec: CaseSpec) -> Workload:
     )
 
 
-def slos_from_spec(spec: CaseSpec, *, source: str, locate: Locator) -> list[SLO]:
+def slos_from_spec(spec: CaseSpec, *, problems: Problems) -> list[SLO]:
     items: list[tuple[tuple[str | int, ...], str, SLOSpec | None]] = []
     if isinstance(spec.slo, str):
         for part in (p.strip() for p in spec.slo.split(";")):
@@ -142,34 +145,32 @@ def slos_from_spec(spec: CaseSpec, *, source: str, locate: Locator) -> list[SLO]
                 weight=extra.weight if extra else 1.0,
             )
         except ValueError as exc:
-            raise _err(str(exc), source, path, locate) from None
+            problems.add(path, str(exc))
+            continue
         slos.append(slo)
     return slos
 
 
 def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate: Locator) -> Case:
+    """The case a validated spec describes; every semantic problem (unknown flags, bad values,
+    SLOs, objective) is found before one error lists them all."""
+    problems = Problems(source, locate)
     if spec.objective not in OBJECTIVES:
-        raise _err(
-            f"unknown objective {spec.objective!r}: use one of {', '.join(OBJECTIVES)} "
-            "(or score configurations in a pytest_autotune_score_trial hook)",
-            source, ("objective",), locate,
-        )
-    base = normalize_flags(spec.flags, source=source, section="flags", locate=locate)
-    configs = expand_grid(name, spec.parameters_lists(), source=source, locate=locate)
-    for config in configs:
-        for flag_name, _ in config.params:
-            if flag_name in base:
-                raise _err(
-                    f"--{flag_name} is both a fixed flag and a tuned parameter",
-                    source, ("flags",), locate,
-                )
+        problems.add(("objective",),
+                     f"unknown objective {spec.objective!r}: use one of {', '.join(OBJECTIVES)} "
+                     "(or score configurations in a pytest_autotune_score_trial hook)")
+    base = normalize_flags(spec.flags, section="flags", problems=problems)
+    configs = expand_grid(name, spec.parameters_lists(), source=source, problems=problems)
+    tuned = {flag_name for config in configs[:1] for flag_name, _ in config.params}
+    for flag_name in sorted(tuned & set(base)):
+        problems.add(("flags",), f"--{flag_name} is both a fixed flag and a tuned parameter")
     configs = limit_configurations(configs, spec.max_configurations)
     if spec.endpoint and (spec.parameters or spec.flags):
-        raise _err(
-            "a case with an endpoint benchmarks a running server: it cannot set parameters or "
-            "flags (remove them, or drop 'endpoint' to deploy servers)",
-            source, ("endpoint",), locate,
-        )
+        problems.add(("endpoint",),
+                     "a case with an endpoint benchmarks a running server: it cannot set "
+                     "parameters or flags (remove them, or drop 'endpoint' to deploy servers)")
+    slos = slos_from_spec(spec, problems=problems)
+    problems.check()
     timeouts = spec.timeouts
     return Case(
         name=name,
@@ -189,7 +190,7 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
         gpus_per_server=spec.gpus,
         workload=workload_from_spec(spec),
         configurations=tuple(configs),
-        slos=tuple(slos_from_spec(spec, source=source, locate=locate)),
+        slos=tuple(slos),
         objective=spec.objective,
         sim=SimSettings(**spec.sim.model_dump()),
         deploy_timeout=timeouts.deploy,

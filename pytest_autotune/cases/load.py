@@ -17,7 +17,7 @@ from ..model import Workload
 from ..slo import SLO
 from .build import case_from_spec, expand_grid, limit_configurations
 from .case import Case, SimSettings
-from .locate import Locator, config_error, locator, no_lines
+from .locate import Locator, Problems, config_error, locator, no_lines
 from .schema import CASE_KEYS, CaseSpec, SimSpec, WorkloadSpec, canonical_scenario
 from .seed import IGNORED, PARALLEL_KEYS, SeedTask, seed_parameter_values
 
@@ -146,7 +146,9 @@ def case_from_seed(data: dict[str, Any], *, source: str, locate: Locator) -> Cas
     for key, spec in (task.parallel_config or {}).items():
         if key in PARALLEL_KEYS:
             raw.setdefault(PARALLEL_KEYS[key], seed_parameter_values(key, spec))
-    configs = expand_grid(name, raw, source=source, locate=locate, allow_empty=True)
+    problems = Problems(source, locate)
+    configs = expand_grid(name, raw, source=source, problems=problems, allow_empty=True)
+    problems.check()
     opt = task.optimization
     strategy = "random" if opt.strategy in ("random", "bayesian") else "grid"
     if opt.strategy == "bayesian":

@@ -107,6 +107,43 @@ def _message(error: dict[str, Any], path: Path, data: Any, allowed: Sequence[str
     return msg
 
 
+class Problems:
+    """Every problem found in one case, each at its field: one ConfigError lists them all, so a
+    file with four mistakes takes one round of fixing, not four."""
+
+    def __init__(self, source: str, locate: Locator, prefix: Path = ()) -> None:
+        self.source = source
+        self.locate = locate
+        self.prefix = prefix
+        self.items: list[tuple[Path, str]] = []
+
+    def add(self, path: Path, message: str) -> None:
+        self.items.append((path, message))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def error(self) -> ConfigError:
+        """One problem as ``file:line: field: message``; several as a list under one header."""
+        first_path, first_msg = self.items[0]
+        full = (*self.prefix, *first_path)
+        if len(self.items) == 1:
+            return ConfigError(first_msg, source=self.source, field=dotted(full) or None,
+                               line=self.locate(full))
+        lines = [f"{len(self.items)} problems in this tuning case:"]
+        for path, msg in self.items:
+            where = (*self.prefix, *path)
+            line = self.locate(where)
+            at = f"line {line}, " if line else ""
+            lines.append(f"  - {at}{dotted(where) or '(top level)'}: {msg}")
+        return ConfigError("\n".join(lines), source=self.source, line=self.locate(full))
+
+    def check(self) -> None:
+        """Raise the error listing every problem, if there is any."""
+        if self.items:
+            raise self.error()
+
+
 def config_error(
     exc: ValidationError,
     data: Any,
@@ -117,22 +154,12 @@ def config_error(
     prefix: Path = (),
 ) -> ConfigError:
     """One ConfigError listing every problem pydantic found, each with its field and line."""
-    problems: list[tuple[Path, str]] = []
+    problems = Problems(source, locate, prefix)
     seen: set[Path] = set()
     for error in exc.errors():
         path = _data_path(error["loc"], data)
         if path in seen:  # a union reports one error per branch: keep the first
             continue
         seen.add(path)
-        problems.append((path, _message(dict(error), path, data, allowed_keys(path[:-1]))))
-    first_path, first_msg = problems[0]
-    full = (*prefix, *first_path)
-    if len(problems) == 1:
-        return ConfigError(first_msg, source=source, field=dotted(full) or None, line=locate(full))
-    lines = [f"{len(problems)} problems in this tuning case:"]
-    for path, msg in problems:
-        p = (*prefix, *path)
-        line = locate(p)
-        where = f"line {line}, " if line else ""
-        lines.append(f"  - {where}{dotted(p) or '(top level)'}: {msg}")
-    return ConfigError("\n".join(lines), source=source, line=locate(full))
+        problems.add(path, _message(dict(error), path, data, allowed_keys(path[:-1])))
+    return problems.error()

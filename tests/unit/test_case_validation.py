@@ -138,6 +138,34 @@ def test_several_problems_are_listed_together(tmp_path: Path) -> None:
     assert "line 9, workload.bogus" in str(error)
 
 
+def test_every_semantic_problem_is_listed_at_once(tmp_path: Path) -> None:
+    """Four mistakes that only the case's meaning reveals (not its structure): one error, one
+    round of fixing."""
+    error = error_for(tmp_path, """\
+        name: chat
+        model: {path: meta-llama/Llama-3.2-1B-Instruct}
+        objective: fastest
+        flags:
+          mem-fraction-statc: 0.8
+        parameters:
+          schedule-policy: [fcfs, sideways]
+          cuda-graph-max-bs: [16, 16]
+        workload: {scenarios: ["D(100,100)"], concurrency: [1]}
+        slo:
+          - ttft.p99 <= 200ms
+          - tfft.p99 <= 1s
+    """)
+    text = str(error)
+    assert text.startswith(f"{tmp_path / 'case.yaml'}:3: 5 problems in this tuning case:")
+    for expected in ("line 3, objective: unknown objective 'fastest'",
+                     "line 5, flags.mem-fraction-statc: ",
+                     "line 7, parameters.schedule-policy[1]: ",
+                     "line 8, parameters.cuda-graph-max-bs[1]: value 16 repeats",
+                     "line 12, slo[1]: unknown metric 'tfft'"):
+        assert expected in text, text
+    assert "mem-fraction-static" in text  # the closest flag, suggested
+
+
 def test_endpoint_case_may_not_tune(tmp_path: Path) -> None:
     error = error_for(tmp_path, GOOD + "endpoint: http://10.0.0.1:30000\n")
     assert "endpoint" in str(error) and "cannot set parameters" in str(error)
