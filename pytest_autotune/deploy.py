@@ -221,6 +221,7 @@ class DeploymentService:
         sink: Sink | None = None,
         bench: runner.Runner | None = None,
         more_passes: MorePasses | None = None,
+        bench_sink: Sink | None = None,
     ) -> None:
         self.settings = settings
         self.more_passes = more_passes
@@ -228,6 +229,8 @@ class DeploymentService:
         self.run_id = run_id
         self.pool = pool
         self.sink = sink
+        #: where the benchmark's output lines go (default: ``sink``, the servers' lines' too)
+        self.bench_sink = bench_sink or sink
         self.bench = bench or runner.GenaiBenchRunner()
         self.swept: list[str] | None = None
         self.planned: dict[str, list[WorkloadPoint]] = {}
@@ -388,7 +391,7 @@ class DeploymentService:
 
                 central, tail = self.settings.noise_floor
                 yield Deployment(case, config, handle, self.settings, artifacts, planned,
-                                 self.bench, self.sink, caps.simulated,
+                                 self.bench, self.bench_sink, caps.simulated,
                                  passes=self.pass_plan(case), floor=NoiseFloor(central, tail),
                                  restart=restart)
         finally:

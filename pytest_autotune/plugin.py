@@ -87,6 +87,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
         session.gate = BaselineGate(session)
         config.pluginmanager.register(session.gate, "autotune-baseline")
+    from .progress_plugin import ProgressPlugin
+
+    session.progress = ProgressPlugin(session)
+    config.pluginmanager.register(session.progress, "autotune-progress")
     if config.pluginmanager.hasplugin("xdist"):
         from .xdist_support import XdistHooks
 
@@ -113,14 +117,16 @@ def warn_about_dist_mode(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None and session.progress is not None:
+        session.progress.stop()  # no status line is drawn on the closed terminal
     fd = config.stash.get(TERMINAL_FD, None)
     if fd is not None:
         os.close(fd)
         del config.stash[TERMINAL_FD]
-    session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         for name in ("autotune-session", "autotune-defaults", "autotune-xdist",
-                     "autotune-baseline"):
+                     "autotune-baseline", "autotune-progress"):
             plugin = config.pluginmanager.get_plugin(name)
             if plugin is not None:
                 config.pluginmanager.unregister(plugin)

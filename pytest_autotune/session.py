@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .deploy import Deployment, DeploymentService
     from .gating import BaselineGate
     from .gpus import GpuPool
+    from .progress_plugin import ProgressPlugin
     from .report.writers import ReportWriter, WriteContext
     from .store import ResultsStore
     from .strategy import Strategy
@@ -94,6 +95,8 @@ class AutotuneSession:
         self.failures: list[str] = []
         #: ``--autotune-baseline``: the gate plugin (gating.py), registered when one is set
         self.gate: BaselineGate | None = None
+        #: ``--autotune-progress``: the live status plugin (progress_plugin.py)
+        self.progress: ProgressPlugin | None = None
 
     # -- services -----------------------------------------------------------------------------
     def _make_backend(self) -> Backend:
@@ -130,9 +133,12 @@ class AutotuneSession:
 
             bench = self.config.hook.pytest_autotune_make_runner(config=self.config)
             racing = Racing(self._scored_trials)
+            sink = self._sink()
             self._service = DeploymentService(self.settings, self.backend, self.run_id,
-                                              self.pool, sink=self._sink(), bench=bench,
-                                              more_passes=racing)
+                                              self.pool, sink=sink, bench=bench,
+                                              more_passes=racing,
+                                              bench_sink=self.progress.sink(sink)
+                                              if self.progress else sink)
         return self._service
 
     @property

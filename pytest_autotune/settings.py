@@ -96,6 +96,17 @@ def _ratio(value: str) -> float:
     return number
 
 
+#: ``--autotune-progress``: live status lines while a point is benchmarked
+PROGRESS_MODES = ("auto", "lines", "off")
+
+
+def _progress(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in PROGRESS_MODES:
+        raise ValueError(f"expected one of {', '.join(PROGRESS_MODES)}; got {value!r}")
+    return mode
+
+
 def _ulimits(value: str) -> str:
     from .backends.container import parse_ulimits
 
@@ -207,6 +218,11 @@ OPTIONS: tuple[Option[Any], ...] = (
     Option("html", "write the HTML report (charts and tables, self-contained) to PATH, or "
                    "'none' (default: report.html in the run's directory under the results "
                    "directory)", str, None, metavar="PATH"),
+    Option("progress", "live status of the points being benchmarked (requests done, elapsed "
+                       "time, p50 TTFT): 'auto' redraws a line per running item in place on a "
+                       "terminal, else prints 'lines'; 'lines' prints a line per running item "
+                       "every 30 s; 'off' shows nothing (default: auto)", _progress, "auto",
+           metavar="MODE"),
     Option("markdown", "write a Markdown summary of the run to PATH; with $GITHUB_STEP_SUMMARY "
                        "set it is also appended there (default: none)", str, None,
            metavar="PATH"),
@@ -276,6 +292,8 @@ class Settings:
     #: the HTML report's path (None: beside the run's logs), and whether it is written
     html: Path | None = None
     html_enabled: bool = True
+    #: ``--autotune-progress``: auto, lines or off
+    progress: str = "auto"
     benchmark_json: Path | None = None
     #: options a single backend reads, by option name without the prefix (``docker-shm-size``)
     backend_options: Mapping[str, Any] = field(default_factory=dict)
@@ -319,6 +337,7 @@ class Settings:
             html=path(values["autotune_html"])
             if values["autotune_html"] not in (None, "", "none") else None,
             html_enabled=values["autotune_html"] != "none",
+            progress=values["autotune_progress"],
             benchmark_json=path(values["autotune_benchmark_json"])
             if values["autotune_benchmark_json"] else None,
             backend_options={o.name: values[o.dest] for o in OPTIONS if o.backend},

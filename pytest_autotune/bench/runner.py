@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -45,6 +46,22 @@ def genai_bench_executable() -> str:
     if found is None:
         raise BenchError(INSTALL_HINT)
     return found
+
+
+#: genai-bench's CLI behind the launcher that reports its progress (bench/progress.py)
+LAUNCHER_MODULE = "pytest_autotune.bench.progress"
+
+
+def default_command() -> tuple[str, ...]:
+    """genai-bench through the progress launcher when this interpreter (the venv's) can import
+    it, else the ``genai-bench`` executable."""
+    try:
+        importable = importlib.util.find_spec("genai_bench") is not None
+    except (ImportError, ValueError):
+        importable = False
+    if importable:
+        return (sys.executable, "-m", LAUNCHER_MODULE)
+    return (genai_bench_executable(),)
 
 
 @dataclass(frozen=True)
@@ -157,7 +174,8 @@ class Runner(Protocol):
 
 @dataclass(frozen=True)
 class GenaiBenchRunner:
-    """The genai-bench CLI. ``command`` replaces the executable (an argv prefix), for a
+    """The genai-bench CLI, by default through the launcher that reports its live progress
+    (:func:`default_command`). ``command`` replaces the executable (an argv prefix), for a
     genai-bench installed elsewhere or a stand-in that writes genai-bench's file layout."""
 
     command: tuple[str, ...] = ()
@@ -170,7 +188,7 @@ class GenaiBenchRunner:
         sink: Sink | None = None,
         abort: Callable[[], str | None] | None = None,
     ) -> BenchOutcome:
-        command = self.command or (genai_bench_executable(),)
+        command = self.command or default_command()
         return run(req, sink=sink, abort=abort, poll=self.poll, command=command)
 
 
@@ -245,7 +263,13 @@ def _supervise(
         cwd=str(req.out_dir),
         start_new_session=True,
     )
-    sinks: list[Sink] = [log.write, tail.add] + ([sink] if sink else [])
+    from .progress import is_progress_line
+
+    def add_to_tail(line: str) -> None:
+        if not is_progress_line(line):  # the tail is for errors: progress lines are noise
+            tail.add(line)
+
+    sinks: list[Sink] = [log.write, add_to_tail] + ([sink] if sink else [])
     pump = pump_output(proc, [lambda line: [f(redact(line)) for f in sinks]])
     deadline = start + req.effective_timeout
     try:

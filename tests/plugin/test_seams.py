@@ -151,7 +151,8 @@ def test_a_conftest_adds_a_report_writer(project: pytest.Pytester) -> None:
 
 
 CORE = ["results", "store", "deploy", "strategy", "scoring", "grammar", "cases", "bench.runner",
-        "backends.registry", "report.build", "report.writers", "report.storage", "slo"]
+        "backends.registry", "report.build", "report.writers", "report.storage", "slo",
+        "progress", "bench.progress"]
 
 
 def test_the_core_does_not_import_pytest() -> None:

@@ -30,6 +30,9 @@ What it mirrors from genai-bench 0.0.5:
 - aggregation: numpy's (linear) percentiles and population stddev over the successful requests
   left after ``--warmup-ratio`` / ``--cooldown-ratio``; throughputs over the run's duration;
   ``error_rate`` written as 0 (the 0.0.5 bug the parser works around);
+- the live progress lines pytest-autotune's launcher (``pytest_autotune/bench/progress.py``)
+  prints from genai-bench's dashboard: ``autotune-progress {json}`` when a run starts, after
+  finished requests (at most 4 a second, and the last one), when it is over and at exit;
 - a run in which no request succeeded: ``debug_for_run_<scenario>_<concurrency>.json`` and
   exit code 1, the remaining runs skipped.
 
@@ -54,10 +57,10 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 VERSION = "0.0.5"
@@ -286,6 +289,23 @@ class Client:
                       num_output_tokens=n_out, num_reasoning_tokens=reasoning)
 
 
+# -- progress lines (as pytest-autotune's launcher prints them) ----------------------------------
+PROGRESS = "autotune-progress "
+PROGRESS_INTERVAL = 0.25
+
+
+def progress(data: dict[str, Any]) -> None:
+    print(PROGRESS + json.dumps(data), flush=True)
+
+
+def median(values: Sequence[float]) -> float | None:
+    v = sorted(values)
+    if not v:
+        return None
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
 # -- one run: a (scenario, concurrency) point -------------------------------------------------
 @dataclass
 class Run:
@@ -298,6 +318,7 @@ class Run:
     results: list[Result] = field(default_factory=list)
     claimed: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    reported: float = float("-inf")
 
     def payload(self, prompt: str, out: int) -> dict[str, Any]:
         extra = dict(self.args.additional_request_params)
@@ -337,8 +358,21 @@ class Run:
                 return  # cut by the time cap: genai-bench drops requests in flight at the stop
             with self.lock:
                 self.results.append(result)  # completion order, as genai-bench collects them
+                self.report_progress()
+
+    def report_progress(self) -> None:
+        done, total = len(self.results), self.args.max_requests_per_run
+        now = time.monotonic()
+        if now - self.reported < PROGRESS_INTERVAL and done < total:
+            return
+        self.reported = now
+        ttft = median([r.ttft for r in self.results if r.ttft is not None and r.error_code is None])
+        errors = sum(1 for r in self.results if r.error_code is not None)
+        progress({"done": done, "total": total, "errors": errors, "ttft_p50": ttft})
 
     def measure(self) -> float:
+        progress({"event": "run", "scenario": self.scenario.text,
+                  "concurrency": self.concurrency, "total": self.args.max_requests_per_run})
         start = time.monotonic()
         deadline = start + 60.0 * self.args.max_time_per_run
         threads = [threading.Thread(target=self.worker, args=(deadline,), daemon=True)
@@ -347,6 +381,7 @@ class Run:
             t.start()
         for t in threads:
             t.join()
+        progress({"event": "end"})
         return time.monotonic() - start
 
 
@@ -503,6 +538,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     client = Client(args.api_base, os.environ.get("MODEL_API_KEY") or args.api_key)
     words = words_from(args.dataset_path)
+    try:
+        return measure_all(args, client, words, folder, log, say)
+    finally:
+        progress({"event": "end"})
+
+
+def measure_all(args: argparse.Namespace, client: Client, words: Sequence[str], folder: Path,
+                log: TextIO, say: Callable[[str], None]) -> int:
     with log:
         say(f"genai-bench stand-in (tests/standin/genai_bench.py) -> {args.api_base}: "
             f"{len(args.traffic_scenario)} scenario(s) x {len(args.num_concurrency)} "
