@@ -252,7 +252,7 @@ def test_tracker_turns_lines_into_the_running_items_status() -> None:
     status = published[-1]
     assert status is not None and status.worker == "gw1" and status.pid == os.getpid()
     assert status.text(clock.now) == \
-        "autotune ▸ [gw1] chat-1b · bs=160 · D(100,100)-c32  30/48 req  12 s  p50 TTFT 182ms"
+        "autotune ▸ [gw1] chat-1b · bs=160 · D(100,100)-c32  30/48 req  12 s  p50 TTFT 182.0ms"
     tracker.feed(format_event(BenchEnded()))
     assert published[-1] is None
     tracker.feed(format_event(RequestsDone(2, 8, 1, None)))  # without a run line: the item's point
