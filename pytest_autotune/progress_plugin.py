@@ -83,23 +83,18 @@ class TerminalScreen:
 
     def guard(self, before: Any) -> None:
         """Call ``before()`` under the lock ahead of every write of pytest's terminal writer."""
-        write, write_raw = self.tw.write, self.tw.write_raw
 
-        def guarded_write(msg: str, **kwargs: Any) -> None:
-            with self.lock:
-                if msg:
-                    before()
-                    self._fresh = False
-                write(msg, **kwargs)
+        def guarded(write: Callable[..., None]) -> Callable[..., None]:
+            def guarded_write(msg: str, **kwargs: Any) -> None:
+                with self.lock:
+                    if msg:
+                        before()
+                        self._fresh = False
+                    write(msg, **kwargs)
 
-        def guarded_raw(msg: str, **kwargs: Any) -> None:
-            with self.lock:
-                if msg:
-                    before()
-                    self._fresh = False
-                write_raw(msg, **kwargs)
+            return guarded_write
 
-        self.tw.write, self.tw.write_raw = guarded_write, guarded_raw
+        self.tw.write, self.tw.write_raw = guarded(self.tw.write), guarded(self.tw.write_raw)
         self._before = before
 
     def unguard(self) -> None:
