@@ -3,6 +3,7 @@ plugin implementing the same hook runs first and, for ``firstresult`` hooks, win
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -36,9 +37,17 @@ def pytest_autotune_make_runner(config: pytest.Config) -> Runner | None:
 @pytest.hookimpl(trylast=True)
 def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) -> \
         Strategy | None:
-    from .strategy import make_builtin
+    from .session import get_session
+    from .strategy import SearchContext, make_builtin
 
-    return make_builtin(name, case)
+    session = get_session(config)
+    settings = session.settings
+    study = settings.study
+    if study and "://" not in study:  # a journal file: relative to the root, as other paths
+        study = str(config.rootpath / Path(study).expanduser())
+    context = SearchContext(run_id=session.run_id,
+                            run_dir=settings.results_dir / "runs" / session.run_id, study=study)
+    return make_builtin(name, case, context)
 
 
 @pytest.hookimpl(trylast=True)

@@ -60,6 +60,11 @@ def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) 
     """Return the search strategy ``name`` for ``case`` (a
     :class:`~pytest_autotune.strategy.Strategy`), or None to let the next one decide.
 
+    ``name`` is ``--autotune-search``, else the case's ``search.strategy`` (``grid`` by
+    default); ``case.search`` holds the trial budget and seed (``--autotune-trials``
+    applied) and ``case.space`` the parameter space. The defaults answer to ``grid``,
+    ``random`` and ``optuna``; a name nobody answers to is an error of the case.
+
     A strategy with a fixed plan (the grid) collects one node per configuration; one without
     collects trial slots (``chat.yaml::trial-07``) and proposes each slot's configuration when
     the slot is set up.

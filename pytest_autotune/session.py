@@ -44,7 +44,7 @@ from .results import (
     Trial,
 )
 from .settings import Settings
-from .strategy import Strategies, UnknownStrategy
+from .strategy import SearchExhausted, Strategies, UnknownStrategy
 
 if TYPE_CHECKING:
     from .backends.base import Backend, Capabilities
@@ -83,7 +83,8 @@ class AutotuneSession:
         self._pool_note = ""
         self._service: DeploymentService | None = None
         self._store: ResultsStore | None = None
-        self.strategies = Strategies(self._make_strategy)
+        self.strategies = Strategies(self._make_strategy, search=self.settings.search,
+                                     trials=self.settings.trials)
         self.expected: dict[str, int] = {}
         #: autotune items this run plans to report (after deselection); deselected ones
         self.planned_items = 0
@@ -193,14 +194,14 @@ class AutotuneSession:
         try:
             return self.strategies.for_case(case)
         except UnknownStrategy as exc:
-            raise ConfigError(f"no search strategy named {exc.args[0]!r}", source=case.source,
-                              field="search.strategy") from None
+            raise ConfigError(exc.message(), source=case.source, field="search.strategy",
+                              line=None if exc.option else case.search.line) from None
 
     # -- collection ---------------------------------------------------------------------------
     def check_case(self, case: Case) -> None:
         """Checks of a whole case against what the backend can do, at collection."""
         if not self.capabilities.tunes_flags and (
-            case.base_flags or any(c.params for c in case.configurations) or case.extra_args
+            case.base_flags or case.space.axes or case.extra_args
         ):
             raise ConfigError(
                 f"{self.settings.mode} mode benchmarks a running server, so a case cannot set "
@@ -257,7 +258,13 @@ class AutotuneSession:
     def choose(self, case: Case, group: str, slot: int) -> Configuration:
         """A trial slot's configuration, asked of the strategy once, at the slot's setup."""
         self.strategy_for(case)  # an unknown strategy name is the case's error
-        config = self.strategies.choose(case, group, slot)
+        exhausted: SearchExhausted | None = None
+        try:
+            config = self.strategies.choose(case, group, slot)
+        except SearchExhausted as exc:
+            exhausted = exc  # skipped outside ``except``: pytest shows no chain
+        if exhausted is not None:
+            pytest.skip(f"search space exhausted: {exhausted}")
         reason = self.prelaunch_reason(case, config)
         if reason:  # as a fixed configuration would have been skipped at collection
             raise InfeasibleSkip(f"infeasible before launch: {reason}", pytrace=False)
@@ -368,9 +375,9 @@ class AutotuneSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self._service is not None:
             self._service.release_all()  # also after Ctrl-C: no server outlives the session
-        if self.is_worker or not self._store:
-            return
-        self.finish(session)
+        if not self.is_worker and self._store:
+            self.finish(session)
+        self.strategies.close()  # after finish: trials cut short have been scored and told
 
     def finish(self, session: pytest.Session) -> None:
         """Pick each case's best, build the report, and write it with every file writer."""

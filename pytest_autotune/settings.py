@@ -107,6 +107,14 @@ def _progress(value: str) -> str:
     return mode
 
 
+def _strategy(value: str) -> str:
+    name = value.strip().lower()
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
+        raise ValueError(f"a search strategy is a name such as grid, random or optuna; "
+                         f"got {value!r}")
+    return name
+
+
 def _ulimits(value: str) -> str:
     from .backends.container import parse_ulimits
 
@@ -191,6 +199,18 @@ OPTIONS: tuple[Option[Any], ...] = (
     Option("hf-cache", "docker mode: host directory mounted as the containers' Hugging Face cache, "
                        "or 'none' (default: $HF_HOME, else ~/.cache/huggingface)", str, None,
            metavar="DIR", backend="docker"),
+    Option("search", "the search strategy of every case: grid, random, optuna (pip install "
+                     "'pytest-autotune[search]'), or one a plugin adds; overrides the case's "
+                     "search.strategy (default: the case's, else grid)", _strategy, None,
+           metavar="NAME"),
+    Option("trials", "the trial budget of every case: how many configurations random and "
+                     "optuna measure, the first N of a grid; overrides the case's search.trials "
+                     "(default: the case's, else 10 for random and optuna and the whole grid)",
+           _positive_int, None, metavar="N"),
+    Option("study", "where the optuna strategy keeps its studies (one per case, named after "
+                    "it): an Optuna storage URL such as sqlite:///study.db, or a journal file's "
+                    "path; an existing study is resumed (default: study.log in the run's "
+                    "directory under the results directory)", str, None, metavar="URL"),
     Option("repeats", "benchmark passes per workload point on the running server; with racing "
                       "(the default) the most a configuration tied with the leader gets "
                       "(default: the case's workload.repeats, else 3 in a run gated on a "
@@ -295,6 +315,11 @@ class Settings:
     #: ``--autotune-progress``: auto, lines or off
     progress: str = "auto"
     benchmark_json: Path | None = None
+    #: ``--autotune-search``, ``--autotune-trials``: override every case's search block
+    search: str | None = None
+    trials: int | None = None
+    #: ``--autotune-study``: an Optuna storage URL or journal file path (None: the run's own)
+    study: str | None = None
     #: options a single backend reads, by option name without the prefix (``docker-shm-size``)
     backend_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -340,6 +365,9 @@ class Settings:
             progress=values["autotune_progress"],
             benchmark_json=path(values["autotune_benchmark_json"])
             if values["autotune_benchmark_json"] else None,
+            search=values["autotune_search"],
+            trials=values["autotune_trials"],
+            study=values["autotune_study"] or None,
             backend_options={o.name: values[o.dest] for o in OPTIONS if o.backend},
         )
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
-import random
+import difflib
+import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import AutotuneWarning
 from ..model import Configuration, FlagValue, Workload
 from ..runtimes import sglang
 from ..slo import SLO, parse_slo
-from .case import DEFAULT_OBJECTIVE, Case, SimSettings
+from ..space import MAX_RANGE_VALUES, Axis, Choice, Range, Space
+from .case import DEFAULT_OBJECTIVE, Case, SearchSettings, SimSettings
 from .locate import Locator, Problems
 from .schema import CaseSpec, SLOSpec
 
@@ -39,68 +40,165 @@ def normalize_flags(
     return out
 
 
-def expand_grid(
-    case_name: str,
-    raw: Mapping[str, Sequence[Any]],
+def parse_space(
+    raw: Mapping[str, Any],
     *,
     source: str,
     problems: Problems,
     allow_empty: bool = False,
-) -> list[Configuration]:
-    """Every combination, first key varying slowest (the earlier tool's order). Each bad
-    parameter or value is a problem; the grid is built from what is left."""
-    axes: list[tuple[str, list[FlagValue]]] = []
-    labels: list[tuple[str, str]] = []
-    for key, values in raw.items():
-        if not values:
+) -> Space:
+    """The parameter space: a list (or one value) is categorical, a mapping a numeric range.
+    Each bad parameter or value is a problem; the space is built from what is left."""
+    axes: list[Axis] = []
+    for key, spec in raw.items():
+        path: tuple[str | int, ...] = ("parameters", key)
+        if isinstance(spec, list) and not spec:
             if allow_empty:  # the earlier tool skipped empty lists: do so, and say so
                 warnings.warn(AutotuneWarning(
                     f"{source}: parameters.{key} lists no values; the parameter is left out of "
                     "the grid, as the earlier tool did (give values or remove it)"), stacklevel=2)
                 continue
-            problems.add(("parameters", key),
+            problems.add(path,
                          "empty list of values: give at least one value (or remove the parameter)")
             continue
         try:
             flag = sglang.lookup(key)
         except KeyError as exc:
-            problems.add(("parameters", key), str(exc.args[0]))
+            problems.add(path, str(exc.args[0]))
             continue
-        if any(name == flag.name for name, _ in axes):
-            problems.add(("parameters", key), f"--{flag.name} is given twice")
+        if any(axis.name == flag.name for axis in axes):
+            problems.add(path, f"--{flag.name} is given twice")
             continue
-        coerced: list[FlagValue] = []
-        for i, value in enumerate(values):
-            try:
-                item = flag.coerce(value)
-            except ValueError as exc:
-                problems.add(("parameters", key, i), str(exc))
-                continue
-            if item in coerced:
-                problems.add(("parameters", key, i), f"value {value!r} repeats")
-                continue
-            coerced.append(item)
-        if coerced:
-            axes.append((flag.name, coerced))
-            labels.append((flag.name, key))
-    names = [name for name, _ in axes]
-    combos = itertools.product(*(values for _, values in axes))
-    return [
-        Configuration(case_name, tuple(zip(names, combo, strict=True)), tuple(labels), index=i)
-        for i, combo in enumerate(combos)
-    ]
+        line = problems.locate((*problems.prefix, *path))
+        axis: Axis | None
+        if isinstance(spec, dict):
+            axis = parse_range(flag, key, spec, problems=problems, line=line)
+        else:
+            axis = parse_choice(flag, key, spec if isinstance(spec, list) else [spec],
+                                problems=problems, line=line)
+        if axis is not None:
+            axes.append(axis)
+    return Space(tuple(axes))
 
 
-def limit_configurations(
-    configs: list[Configuration], limit: int | None, *, strategy: str = "grid", seed: int = 0
-) -> list[Configuration]:
-    """Cap the number of configurations: the first N (grid) or a seeded sample (random)."""
-    if limit is None or limit >= len(configs):
-        return configs
-    if strategy == "random":
-        picked = sorted(random.Random(seed).sample(range(len(configs)), limit))
-        return [configs[i] for i in picked]
-    return configs[:limit]
+def parse_choice(flag: sglang.Flag, key: str, values: list[Any], *, problems: Problems,
+                 line: int | None) -> Choice | None:
+    coerced: list[FlagValue] = []
+    for i, value in enumerate(values):
+        try:
+            item = flag.coerce(value)
+        except ValueError as exc:
+            problems.add(("parameters", key, i), str(exc))
+            continue
+        if item in coerced:
+            problems.add(("parameters", key, i), f"value {value!r} repeats")
+            continue
+        coerced.append(item)
+    return Choice(flag.name, key, tuple(coerced), line) if coerced else None
+
+
+RANGE_KEYS = ("low", "high", "step", "log")
+RANGE_FORM = "a range is {low, high} with an optional step, or log: true"
+
+
+def _number(flag: sglang.Flag, value: object, what: str) -> int | float:
+    """A range's end or step: checked as the flag checks its values, and finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{what} is a number, got {value!r}")
+    number = flag.coerce(value)
+    assert isinstance(number, (int, float))
+    if not math.isfinite(number):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    if flag.allow_minus_one and number == -1 and flag.minimum is not None:
+        raise ValueError(f"-1 turns --{flag.name} off and cannot end a range: a range runs "
+                         f"from {flag.minimum:g} up (list -1 with other values instead)")
+    return number
+
+
+def parse_range(flag: sglang.Flag, key: str, spec: Mapping[str, Any], *, problems: Problems,
+                line: int | None) -> Range | None:
+    """``{low, high}`` (continuous; whole numbers for an integer flag), ``{low, high, step}``
+    (a grid of values) or ``{low, high, log: true}`` (log-uniform)."""
+    path: tuple[str | int, ...] = ("parameters", key)
+    before = len(problems.items)
+    for name in spec:
+        if name not in RANGE_KEYS:
+            close = difflib.get_close_matches(str(name), RANGE_KEYS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.add((*path, str(name)), f"unknown key {name!r} in a range{hint} "
+                         f"({RANGE_FORM})")
+    if flag.kind not in (int, float) or flag.choices:
+        problems.add(path, f"--{flag.name} is not numeric, so it takes no range: list its "
+                     "values instead")
+        return None
+    missing = [k for k in ("low", "high") if k not in spec]
+    if missing:
+        problems.add(path, f"a range needs {' and '.join(missing)} ({RANGE_FORM})")
+        return None
+    ends: list[int | float] = []
+    for end in ("low", "high"):
+        try:
+            ends.append(_number(flag, spec[end], end))
+        except ValueError as exc:
+            problems.add((*path, end), str(exc))
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        problems.add((*path, "log"), f"log is true or false, got {log!r}")
+        log = False
+    step = spec.get("step")
+    if step is not None and log:
+        problems.add((*path, "step"), f"a range takes a step or log: true, not both "
+                     f"({RANGE_FORM})")
+    elif step is not None and (isinstance(step, bool) or not isinstance(step, (int, float))
+                               or not math.isfinite(step) or step <= 0
+                               or (flag.kind is int and not isinstance(step, int))):
+        kind = "a whole number ≥ 1" if flag.kind is int else "a number > 0"
+        problems.add((*path, "step"), f"the step of --{flag.name} is {kind}, got {step!r}")
+    if len(problems.items) > before or len(ends) < 2:
+        return None
+    low, high = ends
+    if low >= high:
+        problems.add(path, f"low ({low}) must be below high ({high})")
+        return None
+    if log and low <= 0:
+        problems.add((*path, "low"), f"a log range needs low > 0, got {low}")
+        return None
+    values: tuple[FlagValue, ...] = ()
+    if step is not None:
+        steps = (high - low) / step
+        if not steps < MAX_RANGE_VALUES:  # also an overflow to inf
+            many = f"{math.floor(steps) + 1:,}" if math.isfinite(steps) else "too many"
+            problems.add((*path, "step"), f"the range holds {many} values (at most "
+                         f"{MAX_RANGE_VALUES:,}): use a larger step")
+            return None
+        count = math.floor(steps + 1e-9) + 1
+        try:
+            values = tuple(flag.coerce(_clean(low + i * step, flag.kind))
+                           for i in range(count))
+        except ValueError as exc:  # pragma: no cover - both ends were checked
+            problems.add(path, str(exc))
+            return None
+    return Range(flag.name, key, flag.kind, low, high, step, log, values, line)
+
+
+def _clean(value: float, kind: type) -> int | float:
+    """``0.7 + 3 * 0.05`` is 0.8500000000000001: keep the digits a person wrote."""
+    return round(value) if kind is int else float(f"{value:.12g}")
+
+
+def grid_of(space: Space, case_name: str, limit: int | None = None) -> list[Configuration]:
+    """The grid of a space (empty when a grid cannot list it: a range without a step, or too
+    many configurations; the grid strategy says so if the case is searched by grid)."""
+    try:
+        return space.grid(case_name, limit)
+    except ValueError:
+        return []
+
+
+def limit_configurations(configs: list[Configuration], limit: int | None) -> \
+        list[Configuration]:
+    """Keep the first N configurations of the grid."""
+    return configs if limit is None else configs[:limit]
 
 
 def workload_from_spec(spec: CaseSpec) -> Workload:
@@ -160,11 +258,11 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
                      f"unknown objective {spec.objective!r}: use one of {', '.join(OBJECTIVES)} "
                      "(or score configurations in a pytest_autotune_score_trial hook)")
     base = normalize_flags(spec.flags, section="flags", problems=problems)
-    configs = expand_grid(name, spec.parameters_lists(), source=source, problems=problems)
-    tuned = {flag_name for config in configs[:1] for flag_name, _ in config.params}
+    space = parse_space(spec.parameters, source=source, problems=problems)
+    tuned = {axis.name for axis in space.axes}
     for flag_name in sorted(tuned & set(base)):
         problems.add(("flags",), f"--{flag_name} is both a fixed flag and a tuned parameter")
-    configs = limit_configurations(configs, spec.max_configurations)
+    configs = grid_of(space, name, spec.max_configurations)
     if spec.endpoint and (spec.parameters or spec.flags):
         problems.add(("endpoint",),
                      "a case with an endpoint benchmarks a running server: it cannot set "
@@ -196,4 +294,9 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
         deploy_timeout=timeouts.deploy,
         bench_timeout=timeouts.bench,
         description=spec.description,
+        space=space,
+        search=SearchSettings(strategy=spec.search.strategy, trials=spec.search.trials,
+                              seed=spec.search.seed, startup_trials=spec.search.startup_trials,
+                              line=locate(("search", "strategy"))
+                              if "search" in spec.model_fields_set else None),
     )

@@ -7,8 +7,26 @@ from typing import Any, Literal
 
 from ..model import Configuration, FlagValue, Workload
 from ..slo import SLO
+from ..space import Space
 
 DEFAULT_OBJECTIVE = "max_output_throughput"
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSettings:
+    """How a case searches its space (its ``search:`` block; options may override it)."""
+
+    #: grid, random, optuna, or a name a ``pytest_autotune_make_strategy`` hook answers to
+    strategy: str = "grid"
+    #: the trial budget: trial slots of a sampling strategy, the first N of a grid (None: the
+    #: strategy's default)
+    trials: int | None = None
+    #: seeds the sampling strategies (the same seed proposes the same configurations)
+    seed: int = 0
+    #: optuna: trials sampled at random before TPE models the results (None: its default)
+    startup_trials: int | None = None
+    #: the line of ``search.strategy`` in the case file, for messages (None: unknown)
+    line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +51,8 @@ class Case:
     kind: Literal["yaml", "seed", "marker"]
     model_path: str
     workload: Workload
+    #: the grid of the parameter space (empty when the space cannot be listed: a range without
+    #: a step); a sampling strategy draws from ``space`` instead
     configurations: tuple[Configuration, ...]
     served_name: str | None = None
     tokenizer: str | None = None
@@ -55,6 +75,9 @@ class Case:
     description: str = ""
     #: what a seed task file said that reports echo back (task_name, strategy, ...)
     seed: dict[str, Any] = field(default_factory=dict)
+    #: the parameter space: ``configurations`` is its grid, when a grid can list it
+    space: Space = field(default_factory=Space)
+    search: SearchSettings = SearchSettings()
 
     @property
     def api_model_name(self) -> str:

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ValidationError
 from ..errors import AutotuneWarning, ConfigError
 from ..model import Workload
 from ..slo import SLO
-from .build import case_from_spec, expand_grid, limit_configurations
-from .case import Case, SimSettings
+from .build import case_from_spec, grid_of, parse_space
+from .case import Case, SearchSettings, SimSettings
 from .locate import Locator, Problems, config_error, locator, no_lines
 from .schema import CASE_KEYS, CaseSpec, SimSpec, WorkloadSpec, canonical_scenario
-from .seed import IGNORED, PARALLEL_KEYS, SeedTask, seed_parameter_values
+from .seed import IGNORED, PARALLEL_KEYS, SEED_STRATEGIES, SeedTask, seed_parameter_values
 
 
 def _read(path: Path) -> tuple[str, Any]:
@@ -136,7 +136,7 @@ def case_from_seed(data: dict[str, Any], *, source: str, locate: Locator) -> Cas
             stacklevel=2,
         )
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", task.task_name).strip("-") or "task"
-    raw: dict[str, list[Any]] = {}
+    raw: dict[str, Any] = {}
     for key, spec in task.parameters.items():
         try:
             raw[key] = seed_parameter_values(key, spec)
@@ -145,22 +145,23 @@ def case_from_seed(data: dict[str, Any], *, source: str, locate: Locator) -> Cas
                               line=locate(("parameters", key))) from None
     for key, spec in (task.parallel_config or {}).items():
         if key in PARALLEL_KEYS:
-            raw.setdefault(PARALLEL_KEYS[key], seed_parameter_values(key, spec))
+            try:
+                values = seed_parameter_values(key, spec)
+            except ValueError as exc:
+                raise ConfigError(str(exc), source=source, field=f"parallel_config.{key}",
+                                  line=locate(("parallel_config", key))) from None
+            raw.setdefault(PARALLEL_KEYS[key], values)
     problems = Problems(source, locate)
-    configs = expand_grid(name, raw, source=source, problems=problems, allow_empty=True)
+    space = parse_space(raw, source=source, problems=problems, allow_empty=True)
     problems.check()
     opt = task.optimization
-    strategy = "random" if opt.strategy in ("random", "bayesian") else "grid"
-    if opt.strategy == "bayesian":
-        warnings.warn(
-            AutotuneWarning(
-                f"{source}: strategy 'bayesian' runs as a seeded random sample of "
-                f"{opt.max_iterations} grid configurations"
-            ),
-            stacklevel=2,
-        )
-    configs = limit_configurations(configs, opt.max_iterations, strategy=strategy,
-                                   seed=opt.seed or 0)
+    # grid_search keeps the first max_iterations configurations of the grid; random and
+    # bayesian measure max_iterations trial slots, drawn by the random and optuna strategies
+    strategy = SEED_STRATEGIES[opt.strategy]
+    configs = grid_of(space, name, opt.max_iterations if strategy == "grid" else None)
+    search = SearchSettings(strategy=strategy, trials=opt.max_iterations, seed=opt.seed or 0,
+                            startup_trials=opt.n_initial_random,
+                            line=locate(("optimization", "strategy")))
     bench = task.benchmark
     try:
         scenarios = tuple(canonical_scenario(s) for s in bench.traffic_scenarios)
@@ -203,6 +204,8 @@ def case_from_seed(data: dict[str, Any], *, source: str, locate: Locator) -> Cas
             "max_iterations": opt.max_iterations,
             "namespace": task.model.namespace,
         },
+        space=space,
+        search=search,
     )
 
 

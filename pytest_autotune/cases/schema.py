@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator
 
 from ..grammar import SCENARIO_HELP, canonical_scenario
 from ..units import parse_duration
@@ -149,6 +149,67 @@ class TimeoutSpec(_Strict):
 
 ParamValue = str | int | float | bool
 
+#: the search strategies this package ships (a ``pytest_autotune_make_strategy`` hook adds others)
+STRATEGIES = ("grid", "random", "optuna")
+STRATEGY_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+class RangeSpec(_Strict):
+    """A numeric parameter range (both ends included). Only documents the form: ``build.py``
+    checks a range against its flag, so every problem names the parameter and its line."""
+
+    low: float = Field(description="the smallest value")
+    high: float = Field(description="the largest value")
+    step: float | None = Field(
+        None, gt=0, description="a grid of values low, low + step, ... ≤ high (every strategy, "
+        "the grid included); without it the range is continuous (integer flags: every whole "
+        "number) and only random and optuna search it")
+    log: bool = Field(False, description="sample log-uniformly (random, optuna; needs low > 0; "
+                      "not with step)")
+
+
+#: a parameter: a list of values (categorical), one value, or a numeric range; validated in
+#: build.py against the flag catalogue (so the schema only documents the forms)
+ParameterSpec = SkipValidation[list[ParamValue] | ParamValue | RangeSpec]
+
+
+class SearchSpec(_Strict):
+    strategy: str = Field("grid", description=f"{' | '.join(STRATEGIES)}, or a strategy a "
+                          "pytest_autotune_make_strategy hook adds")
+    trials: int | None = Field(
+        None, description="the trial budget: how many configurations random and optuna measure "
+        "(default 10), the first N configurations of a grid (default: all)")
+    seed: int = Field(0, description="seeds random and optuna: the same seed proposes the same "
+                      "configurations")
+    startup_trials: int | None = Field(
+        None, description="optuna: trials sampled at random before TPE models the results "
+        "(default: a third of the budget, 2 to 10)")
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        name = value.strip().lower()
+        if not STRATEGY_RE.match(name):
+            raise ValueError(f"a search strategy is a name such as {', '.join(STRATEGIES)}; "
+                             f"got {value!r}")
+        return name
+
+    @field_validator("trials", "startup_trials", mode="before")
+    @classmethod
+    def _count(cls, value: Any, info: Any) -> Any:
+        least = 1 if info.field_name == "trials" else 0
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < least):
+            raise ValueError(f"{info.field_name} is a whole number ≥ {least}, got {value!r}")
+        return value
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"seed is a whole number, got {value!r}")
+        return value
+
 
 class CaseSpec(_Strict):
     name: str | None = None
@@ -158,7 +219,10 @@ class CaseSpec(_Strict):
     image: str | None = None
     launcher: list[str] | None = Field(None, min_length=1)
     flags: dict[str, ParamValue] = Field(default_factory=dict)
-    parameters: dict[str, list[ParamValue] | ParamValue] = Field(default_factory=dict)
+    parameters: dict[str, ParameterSpec] = Field(
+        default_factory=dict, description="the space: each key a flag; a list of values, one "
+        "value, or a range {low, high} with an optional step or log: true")
+    search: SearchSpec = Field(default_factory=SearchSpec)  # type: ignore[arg-type]
     extra_args: list[str] = Field(default_factory=list)
     env: list[str] = Field(default_factory=list)
     api_key_env: str | None = None
@@ -170,10 +234,6 @@ class CaseSpec(_Strict):
     max_configurations: int | None = Field(None, ge=1)
     sim: SimSpec = Field(default_factory=SimSpec)  # type: ignore[arg-type]
     timeouts: TimeoutSpec = Field(default_factory=TimeoutSpec)
-
-    def parameters_lists(self) -> dict[str, list[ParamValue]]:
-        """The grid axes; a single value is an axis of one."""
-        return {k: v if isinstance(v, list) else [v] for k, v in self.parameters.items()}
 
     @field_validator("name")
     @classmethod

@@ -49,6 +49,8 @@ class SeedOptimization(_Open):
     max_iterations: int = Field(100, ge=1)
     timeout_per_iteration: float = Field(1800.0, gt=0)
     seed: int | None = None
+    #: bayesian: trials sampled at random before the model takes over
+    n_initial_random: int | None = Field(None, ge=0)
 
     @field_validator("objective")
     @classmethod
@@ -114,8 +116,10 @@ class SeedTask(_Open):
         return value
 
 
-def seed_parameter_values(key: str, spec: Any) -> list[Any]:
-    """A seed parameter's values: a plain list or ``{"type": "choice", "values": [...]}``."""
+def seed_parameter_values(key: str, spec: Any) -> list[Any] | dict[str, Any]:
+    """A seed parameter: a plain list, ``{"type": "choice", "values": [...]}``, or a range
+    ``{"type": "continuous" | "integer", "low": ..., "high": ...}`` (optional ``log``, ``step``),
+    returned as the YAML form's range ``{low, high, ...}``."""
     if isinstance(spec, list):
         return spec
     if isinstance(spec, dict):
@@ -129,12 +133,15 @@ def seed_parameter_values(key: str, spec: Any) -> list[Any]:
                                  "in 'values' (or remove the parameter)")
             raise ValueError(f"{kind} parameter needs a 'values' list")
         if kind in ("continuous", "integer"):
-            raise ValueError(
-                f"a {kind} range needs a search strategy that samples it; grid search takes "
-                "lists or {'type': 'choice', 'values': [...]}"
-            )
-        raise ValueError(f"unknown parameter type {kind!r}: use a list or type 'choice'")
+            # searched by random and bayesian (optuna); grid search needs a step
+            return {k: v for k, v in spec.items() if k != "type"}
+        raise ValueError(f"unknown parameter type {kind!r}: use a list, type 'choice', "
+                         "'continuous' or 'integer'")
     return [spec]
+
+
+#: the earlier tool's strategies and the ones that run them here
+SEED_STRATEGIES = {"grid_search": "grid", "random": "random", "bayesian": "optuna"}
 
 
 PARALLEL_KEYS = {"tp": "tp-size", "dp": "dp-size", "pp": "pp-size"}

@@ -23,8 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 GOOD: dict[str, Any] = {
     "name": "chat",
     "model": {"path": "meta-llama/Llama-3.2-1B-Instruct"},
-    "parameters": {"mem-fraction-static": [0.8, 0.9], "schedule-policy": ["fcfs", "lpm"]},
-    "flags": {"chunked-prefill-size": 4096},
+    "parameters": {"mem-fraction-static": [0.8, 0.9], "schedule-policy": ["fcfs", "lpm"],
+                   "max-running-requests": {"low": 8, "high": 64, "step": 8},
+                   "chunked-prefill-size": {"low": 512, "high": 8192, "log": True}},
+    "search": {"strategy": "random", "trials": 4, "seed": 1},
+    "flags": {"stream-interval": 2},
     "workload": {"scenarios": ["D(100,100)"], "concurrency": [1, 8], "max_requests": 16},
     "slo": ["ttft.p99 <= 200ms", {"expr": "error_rate <= 1%", "soft": True}],
     "sim": {"gpu": "h100"},
@@ -90,6 +93,14 @@ def check(load: Callable[[], object], source: str) -> None:
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def test_the_cases_the_mutations_start_from_load(tmp_path: Path) -> None:
+    """Mutations of valid documents reach every check, not only the first one."""
+    (tmp_path / "case.yaml").write_text(yaml.safe_dump(GOOD))
+    assert load_case_file(tmp_path / "case.yaml").name == "chat"
+    (tmp_path / "task.json").write_text(json.dumps(SEED))
+    load_case_file(tmp_path / "task.json")
 
 
 @pytest.mark.filterwarnings("ignore::pytest_autotune.errors.AutotuneWarning")
