@@ -19,6 +19,10 @@ from .schema import CaseSpec, SLOSpec
 
 OBJECTIVES = (DEFAULT_OBJECTIVE, "minimize_latency", "maximize_throughput", "minimize_ttft",
               "minimize_tpot")
+#: objective names a case file spells as a person would read them: in a YAML case or a marker,
+#: ``maximize_throughput`` is the highest output throughput (higher is better); the earlier
+#: tool's negated "lower is better" score of that name is kept for its task files only
+YAML_ALIASES = {"maximize_throughput": DEFAULT_OBJECTIVE}
 
 
 def normalize_flags(
@@ -289,7 +293,7 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
         workload=workload_from_spec(spec),
         configurations=tuple(configs),
         slos=tuple(slos),
-        objective=spec.objective,
+        objective=YAML_ALIASES.get(spec.objective, spec.objective),
         sim=SimSettings(**spec.sim.model_dump()),
         deploy_timeout=timeouts.deploy,
         bench_timeout=timeouts.bench,

@@ -11,6 +11,7 @@ import pytest
 from pytest_autotune.cases import load_case_file
 from pytest_autotune.errors import AutotuneWarning, ConfigError
 
+ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\
 name: chat
 model:
@@ -164,6 +165,14 @@ def test_every_semantic_problem_is_listed_at_once(tmp_path: Path) -> None:
                      "line 12, slo[1]: unknown metric 'tfft'"):
         assert expected in text, text
     assert "mem-fraction-static" in text  # the closest flag, suggested
+
+
+def test_maximize_throughput_in_yaml_means_the_highest_output_throughput(tmp_path: Path) -> None:
+    """The earlier tool's negated score of that name stays with its task files."""
+    case = load_case_file(write(tmp_path, GOOD + "objective: maximize_throughput\n"))
+    assert case.objective == "max_output_throughput"
+    seed = load_case_file(ROOT / "fixtures" / "seed" / "slo-throughput-tune.json")
+    assert seed.objective == "maximize_throughput"
 
 
 def test_endpoint_case_may_not_tune(tmp_path: Path) -> None:
