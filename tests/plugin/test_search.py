@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+
+# Optuna's RDB storage imports SQLAlchemy and its models lazily. First imported inside a pytester
+# test (the sqlite study read below), they would be dropped from sys.modules at its teardown while
+# optuna's storage module keeps them, and a later test of this process would mix two SQLAlchemy
+# instances ("subject table for an INSERT ... expected"): import them at collection instead.
+import optuna.storages._rdb.models
 import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
