@@ -144,16 +144,24 @@ class PointItem(pytest.Item):
 
 def measure(item: pytest.Item, deployment: Deployment, point: WorkloadPoint) -> None:
     """Measure ``point`` on the item's deployment, keeping what was learned on the item; a
-    benchmark failure fails the item's setup (an error) with the benchmark's output."""
+    benchmark failure fails the item's setup (an error) with the benchmark's output, a pruned
+    point skips it with the reason."""
+    from .pruning import Pruned
+
     measurement = measured(item)
+    pruned: str | None = None
     try:
         metrics = deployment.measure(point)
     except BenchError as exc:
         error: BenchError | None = exc
+    except Pruned as exc:
+        error, pruned = None, exc.reason
     else:
         error = None
     measurement.facts = deployment.facts()  # after measuring: it lists the extra passes
     measurement.bench_seconds = deployment.seconds.get(point)
+    if pruned is not None:  # reported at the item, not at this line
+        raise pytest.skip.Exception(pruned, _use_item_location=True)
     if error is not None:  # raised outside ``except``: pytest shows the message once
         pytest.fail(f"benchmark failed: {error.render()}", pytrace=False)
     measurement.metrics = metrics

@@ -25,6 +25,7 @@ from .cases.case import Case
 from .errors import BenchError, DeployError
 from .gpus import GpuLease, GpuPool
 from .model import Configuration, Metrics, WorkloadPoint
+from .pruning import Pruned, Watch
 from .results import DeploymentFacts
 from .settings import Settings
 
@@ -64,11 +65,13 @@ class PassPlan:
     """How many benchmark passes each batch of points gets.
 
     ``first`` passes always; then, while fewer than ``cap`` ran, ``more`` decides (racing: the
-    configuration is still tied with the leader, or an SLO verdict is unresolved)."""
+    configuration is still tied with the leader, or an SLO verdict is unresolved). ``prune``:
+    the first pass prunes (pruning.py); later passes skip the pruned points."""
 
     first: int = 1
     cap: int = 1
     more: MorePasses | None = None
+    prune: bool = False
 
 
 @dataclass
@@ -90,6 +93,8 @@ class Deployment:
     #: deploys the configuration anew and returns the new handle (``workload.redeploy``)
     restart: Callable[[], ServerHandle] | None = None
     results: dict[WorkloadPoint, Metrics | BenchError] = field(default_factory=dict)
+    #: points not measured because a hard SLO was already missed below them, with the reason
+    pruned: dict[WorkloadPoint, str] = field(default_factory=dict)
     seconds: dict[WorkloadPoint, float] = field(default_factory=dict)
     #: why each pass after the first ran, in order ("tied with the leader", ...)
     extra_passes: list[str] = field(default_factory=list)
@@ -105,8 +110,11 @@ class Deployment:
         )
 
     def measure(self, point: WorkloadPoint) -> Metrics:
-        if point not in self.results:
+        """The point's metrics; raises BenchError, or Pruned for a point pruned unmeasured."""
+        if point not in self.results and point not in self.pruned:
             self._run_batch(point)
+        if point in self.pruned:
+            raise Pruned(self.pruned[point])
         result = self.results[point]
         if isinstance(result, BenchError):
             raise result
@@ -115,7 +123,7 @@ class Deployment:
     def _run_batch(self, point: WorkloadPoint) -> None:
         """Measure the batch holding ``point`` in passes until the plan says stop; each point's
         metrics pool every pass, with intervals. A failed pass ends the batch."""
-        pending = [p for p in self.planned if p not in self.results]
+        pending = [p for p in self.planned if p not in self.results and p not in self.pruned]
         if point not in pending:
             pending.append(point)
         invocation = next(i for i in plan(pending) if point in i.points)
@@ -127,10 +135,11 @@ class Deployment:
             if count and self.redeploys:
                 assert self.restart is not None
                 self.handle = self.restart()
-            failed = self._one_pass(invocation, runs)
+            failed = self._pass(invocation.points, runs, prune=self.passes.prune and not count)
             count += 1
             combined = {p: pool_passes(r, self.floor, redeployed=self.redeploys)
-                        for p, r in runs.items() if p not in failed and len(r) == count}
+                        for p, r in runs.items()
+                        if p not in failed and p not in self.pruned and len(r) == count}
             if failed:
                 self.results.update(failed)
                 break
@@ -144,24 +153,42 @@ class Deployment:
             self.extra_passes.append(reason)
         for p, metrics in combined.items():
             self.results[p] = metrics
-        for p in invocation.points:
-            self.seconds[p] = (time.monotonic() - started) / len(invocation.points)
+        measured = [p for p in invocation.points if p not in self.pruned]
+        for p in measured:
+            self.seconds[p] = (time.monotonic() - started) / len(measured)
 
     @property
     def redeploys(self) -> bool:
         """Each pass after the first deploys the server anew (``workload.redeploy``)."""
         return self.case.workload.redeploy and self.restart is not None
 
+    def _pass(self, points: Sequence[WorkloadPoint],
+              runs: dict[WorkloadPoint, list[tuple[Metrics, RequestSamples]]], *,
+              prune: bool) -> dict[WorkloadPoint, BenchError]:
+        """One pass over the points not pruned: one genai-bench process, or more where pruning
+        stopped one early (the rest then run in a new one); returns the points that failed."""
+        todo = [p for p in points if p not in self.pruned]
+        while todo:
+            invocation = plan(todo)[0]
+            failed, left = self._one_pass(invocation, runs, prune=prune)
+            if failed:
+                return failed
+            todo = [p for p in todo if (p not in invocation.points or p in left)
+                    and p not in self.pruned]
+        return {}
+
     def _one_pass(self, invocation: Invocation,
-                  runs: dict[WorkloadPoint, list[tuple[Metrics, RequestSamples]]]) -> \
-            dict[WorkloadPoint, BenchError]:
-        """One genai-bench process over the invocation; returns the points that failed."""
+                  runs: dict[WorkloadPoint, list[tuple[Metrics, RequestSamples]]], *,
+                  prune: bool = False) -> \
+            tuple[dict[WorkloadPoint, BenchError], list[WorkloadPoint]]:
+        """One genai-bench process over the invocation; returns the points that failed and
+        those a pruning stop left unmeasured (neither failed nor pruned)."""
         if not self.handle.alive() or not is_healthy(self.handle.url, self.handle.api_key):
             error = BenchError(
                 "server is not healthy before the benchmark (/health did not answer 200)",
                 output_tail=self.handle.log_tail(),
             )
-            return dict.fromkeys(invocation.points, error)
+            return dict.fromkeys(invocation.points, error), []
         self.invocations += 1
         request = runner.BenchRequest(
             url=self.handle.url,
@@ -174,14 +201,29 @@ class Deployment:
             api_key=self.handle.api_key,
         )
         handle = self.handle
+        known = {p: m for p, m in self.results.items() if isinstance(m, Metrics)}
+        watch = Watch(request.out_dir, invocation.points, self.case.slos, self.case.workload,
+                      self.floor, known) if prune else None
 
-        def server_gone() -> str | None:
-            return None if handle.alive() else "the server exited during the benchmark"
+        def abort() -> str | None:
+            if not handle.alive():
+                return "the server exited during the benchmark"
+            return watch.poll() if watch is not None else None
 
-        outcome = self.runner.run(request, sink=self.sink, abort=server_gone)
+        outcome = self.runner.run(request, sink=self.sink, abort=abort)
         died = not handle.alive()
+        if watch is not None and not died:  # a dead server's errors prune nothing
+            watch.update()  # runs that ended between the last poll and genai-bench's exit
+            self.pruned.update(watch.pruned)
         failed: dict[WorkloadPoint, BenchError] = {}
+        left: list[WorkloadPoint] = []
         for p, result in outcome.results.items():
+            if p in self.pruned:
+                continue  # reported as pruned, whether or not genai-bench reached it
+            if watch is not None and watch.stopped and not died and \
+                    isinstance(result, BenchError):
+                left.append(p)  # not a failure: the rest of a process stopped for pruning
+                continue
             if died and isinstance(result, Metrics) and result.num_errors:
                 # genai-bench finished before the abort poll saw the server go: the requests
                 # that failed fast were the dead server's, not this configuration's error rate
@@ -199,7 +241,7 @@ class Deployment:
                 failed[p] = result
             else:
                 runs.setdefault(p, []).append((result, outcome.samples.get(p, RequestSamples())))
-        return failed
+        return failed, left
 
 
 class DeploymentService:
@@ -246,13 +288,16 @@ class DeploymentService:
 
         A run gated on a baseline measures every point alike, :data:`GATE_PASSES` times unless
         repeats are given: one pass per side false-alarms about one run in nine at realistic
-        noise (docs/ci.md, benchmarks/gate_accuracy.py)."""
+        noise (docs/ci.md, benchmarks/gate_accuracy.py). The first pass prunes (pruning.py)
+        unless ``--autotune-no-prune``, a gate, or repeats above 1 ask for every point."""
         gated = self.settings.baseline is not None
         base = self.settings.repeats or case.workload.repeats or (GATE_PASSES if gated else 1)
         cap = max(base, self.settings.max_repeats or base)
+        # a gate compares every point, and repeats ask for every point measured that often
+        prune = self.settings.prune and not gated and base == 1
         if gated or not self.settings.race or self.more_passes is None:
-            return PassPlan(first=base, cap=base)
-        return PassPlan(first=1, cap=cap, more=self.more_passes)
+            return PassPlan(first=base, cap=base, prune=prune)
+        return PassPlan(first=1, cap=cap, more=self.more_passes, prune=prune)
 
     def spec(self, case: Case, config: Configuration) -> ServerSpec:
         spec = ServerSpec.from_case(case, config)

@@ -122,10 +122,14 @@ def autotune_metrics(
 
 
 def _measure(deployment: Deployment, point: WorkloadPoint) -> Metrics:
+    from .pruning import Pruned
+
     try:
         return deployment.measure(point)
     except BenchError as exc:
         error = exc
+    except Pruned as exc:  # reported at the test, not at this line
+        raise pytest.skip.Exception(exc.reason, _use_item_location=True) from None
     # raised outside ``except``: pytest shows the message once, without the chained exception
     pytest.fail(f"benchmark failed: {error.render()}", pytrace=False)
 

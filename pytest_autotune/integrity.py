@@ -4,7 +4,8 @@ A partial run — interrupted, stopped by ``-x``, narrowed by ``-k``/``-m``/``--
 or short of items that never reported (a crashed worker) — is recorded as such in its run file.
 It never replaces a complete ``results/<case>_results.json`` and never becomes
 ``latest-complete``; a ``--lf`` rerun is merged into the latest complete run instead (what a user
-expects from a rerun: the old results with the failed points measured again).
+expects from a rerun: the old results with the failed points measured again). Points pruned
+after a missed SLO (pruning.py) were planned and report a skip: they leave a run complete.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ READABLE_VERSIONS = (1, 2, 3)
 
 Outcome = Literal["passed", "failed", "infeasible", "error", "skipped"]
 OUTCOMES: tuple[Outcome, ...] = ("passed", "failed", "infeasible", "error", "skipped")
+#: how the reason of a pruned point begins (a ``skipped`` point, see pruning.py)
+PRUNED_PREFIX = "pruned: "
 
 
 class ReportFormatError(ValueError):
@@ -169,6 +171,11 @@ class PointResult:
     @property
     def id(self) -> str:
         return self.point.id
+
+    @property
+    def pruned(self) -> bool:
+        """Not measured: a hard SLO was already missed at a lower concurrency (pruning.py)."""
+        return self.outcome == "skipped" and (self.reason or "").startswith(PRUNED_PREFIX)
 
     @property
     def slo_ok(self) -> bool:

@@ -222,6 +222,11 @@ OPTIONS: tuple[Option[Any], ...] = (
                       "passes only on configurations still tied with the leader (default: race; "
                       "a run gated on a baseline never races)",
            _bool, False, flag=True),
+    Option("no-prune", "measure every workload point instead of pruning: once a hard SLO such as "
+                       "ttft.p99 <= 200ms is missed at one concurrency of a scenario, its higher "
+                       "concurrencies are reported as pruned, not measured (default: prune; a run "
+                       "gated on a baseline or with repeats above 1 never prunes)",
+           _bool, False, flag=True),
     Option("noise-floor", "run-to-run noise one pass cannot see, added to every interval: "
                           "PCT for throughputs and central latencies (tail latencies 2.5 × "
                           "that), or CENTRAL,TAIL (default: 2%,5%)", _noise_floor, (0.02, 0.05),
@@ -303,6 +308,8 @@ class Settings:
     repeats: int | None = None
     max_repeats: int | None = None
     race: bool = True
+    #: prune the higher concurrencies of a scenario once a hard SLO is missed (pruning.py)
+    prune: bool = True
     #: (central, tail) relative run-to-run noise (one standard deviation)
     noise_floor: tuple[float, float] = (0.02, 0.05)
     baseline: str | None = None
@@ -354,6 +361,7 @@ class Settings:
             repeats=values["autotune_repeats"],
             max_repeats=values["autotune_max_repeats"],
             race=not values["autotune_no_race"],
+            prune=not values["autotune_no_prune"],
             noise_floor=values["autotune_noise_floor"],
             baseline=values["autotune_baseline"],
             regression_threshold=values["autotune_regression_threshold"],

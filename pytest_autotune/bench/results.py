@@ -71,18 +71,29 @@ def read_runs(folder: Path, workload: Workload | None = None) -> \
     """Every run file of one experiment folder: genai-bench's aggregate and its requests (cut
     by the workload's warm-up and cool-down ratios, as genai-bench cuts its statistics)."""
     results: dict[WorkloadPoint, tuple[Metrics, RequestSamples]] = {}
-    if not folder.is_dir():
-        return results
-    for path in sorted(folder.iterdir()):
-        if RUN_FILE.match(path.name):
-            point, data = _load(path)
-            metrics = metrics_from_aggregated(data["aggregated_metrics"],
-                                              str(data.get("_time_unit", "s")))
-            samples = RequestSamples.from_run(
-                data, warmup_ratio=workload.warmup_ratio if workload else None,
-                cooldown_ratio=workload.cooldown_ratio if workload else None)
-            results[point] = (metrics, samples)
+    for path in run_files(folder):
+        point, metrics, samples = read_run(path, workload)
+        results[point] = (metrics, samples)
     return results
+
+
+def run_files(folder: Path) -> list[Path]:
+    """The run files genai-bench has written so far (one as each run ends), by name."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if RUN_FILE.match(p.name))
+
+
+def read_run(path: Path, workload: Workload | None = None) -> \
+        tuple[WorkloadPoint, Metrics, RequestSamples]:
+    """One run file: its point, genai-bench's aggregate and its requests (cut by the workload's
+    warm-up and cool-down ratios)."""
+    point, data = _load(path)
+    metrics = metrics_from_aggregated(data["aggregated_metrics"], str(data.get("_time_unit", "s")))
+    samples = RequestSamples.from_run(
+        data, warmup_ratio=workload.warmup_ratio if workload else None,
+        cooldown_ratio=workload.cooldown_ratio if workload else None)
+    return point, metrics, samples
 
 
 def debug_runs(folder: Path) -> list[Path]:

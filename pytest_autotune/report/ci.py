@@ -125,7 +125,7 @@ class BenchmarkJsonWriter:
 def _cell(point: PointResult) -> str:
     m = point.metrics
     if m is None:
-        return f"{point.outcome}"
+        return "pruned" if point.pruned else point.outcome
     tput = f"{m.output_throughput:,.0f} "
     tput += spread(m.output_throughput, m.interval("output_throughput"))
     states = {v.state for v in point.verdicts}

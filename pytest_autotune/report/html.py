@@ -226,9 +226,10 @@ def config_table(case: CaseReport, axes: Sequence[LatencyAxis]) -> str:
             continue
         for point in trial.points:
             m = point.metrics
+            outcome = "pruned" if point.pruned else point.outcome
             cells = [_num(number, str(number)), f"<td>{config}</td>",
                      f"<td>{escape(point.id)}</td>",
-                     f'<td data-v="{point.outcome}">{escape(point.outcome)}</td>']
+                     f'<td data-v="{outcome}">{escape(outcome)}</td>']
             if m is None:
                 cells += ['<td data-v=""></td>'] * (len(axes) + 3)
                 cells.append(f"<td>{escape(point.reason or point.outcome)}</td>")

@@ -66,7 +66,9 @@ def slo_cell(point: PointResult) -> str:
 def point_row(point: PointResult) -> list[str]:
     m = point.metrics
     if m is None:
-        return [point.id, "-", "-", "-", "-", "-", point.outcome.upper()]
+        # a pruned point: its reason ("pruned: ttft.p99 <= 200ms already missed at ...")
+        status = (point.reason or "pruned") if point.pruned else point.outcome.upper()
+        return [point.id, "-", "-", "-", "-", "-", status]
     out = f"{m.output_throughput:,.0f}"
     out_spread = spread(m.output_throughput, m.interval("output_throughput"))
     ttft = format_seconds(m.ttft.p99)

@@ -152,7 +152,7 @@ def test_a_conftest_adds_a_report_writer(project: pytest.Pytester) -> None:
 
 CORE = ["results", "store", "deploy", "strategy", "scoring", "grammar", "cases", "bench.runner",
         "backends.registry", "report.build", "report.writers", "report.storage", "slo",
-        "progress", "bench.progress", "space", "strategy_optuna"]
+        "progress", "bench.progress", "space", "strategy_optuna", "pruning"]
 
 
 def test_the_core_does_not_import_pytest() -> None:
