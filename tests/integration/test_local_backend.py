@@ -109,3 +109,19 @@ def test_sigint_leaves_no_process_and_the_key_stays_off_the_command_line(
              if p.is_file() and key in p.read_text(errors="replace")]
     # genai-bench records --model-api-key; the runner scrubs its files also when interrupted
     assert leaks == []
+
+
+def test_a_closed_terminal_leaves_no_process(local_project: Project) -> None:
+    """A closed terminal (a lost SSH connection, a killed tmux session) sends SIGHUP to the
+    process group: pytest unwinds as on Ctrl-C and the server goes with it."""
+    name, path = local_project.case("hangup", CASE, requests=400)
+    proc = local_project.popen(path.name)
+    try:
+        serving(local_project, name)
+        os.killpg(proc.pid, signal.SIGHUP)
+        assert proc.wait(timeout=120) in (1, 2), (local_project.path / "pytest.out").read_text()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    wait_for("the server to go", lambda: not processes("sglang.launch_server", name), timeout=5)
+    assert not processes("genai-bench", str(local_project.path))
