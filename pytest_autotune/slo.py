@@ -133,6 +133,15 @@ class Verdict:
         return max(diff / abs(t), 0.0)
 
     @property
+    def margin(self) -> float | None:
+        """Headroom to the threshold as a signed fraction of it: +0.2 met with a fifth to spare,
+        -0.25 missed by a quarter (None: nothing measured, or a zero threshold)."""
+        m, t = self.measured, self.slo.threshold
+        if m is None or math.isnan(m) or not t:
+            return None
+        return (t - m) / abs(t) if self.slo.op in ("<=", "<") else (m - t) / abs(t)
+
+    @property
     def hard_failure(self) -> bool:
         """A hard SLO missed beyond doubt (and beyond its fail_ratio)."""
         return (self.slo.hard and self.state == "missed"

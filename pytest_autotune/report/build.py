@@ -9,6 +9,7 @@ from typing import Any
 
 from ..results import CaseReport, RunReport, TiedConfig, Trial, by_case
 from ..scoring import OBJECTIVES, objective_of, seed_aggregate
+from ..slo import SLO
 
 SIM_NOTE = (
     "SIMULATED: numbers come from the pytest-autotune simulator standing in for SGLang, "
@@ -16,14 +17,19 @@ SIM_NOTE = (
 )
 
 
-def case_report(name: str, trials: list[Trial], best: Trial | None) -> CaseReport:
-    objective = objective_of(trials[0])
-    slos: list[str] = []
+def case_slos(trials: Sequence[Trial]) -> list[SLO]:
+    """The SLOs the trials' points were judged by, each once, in the order first met."""
+    seen: dict[str, SLO] = {}
     for trial in trials:
         for point in trial.points:
             for verdict in point.verdicts:
-                if verdict.slo.text not in slos:
-                    slos.append(verdict.slo.text)
+                seen.setdefault(verdict.slo.text, verdict.slo)
+    return list(seen.values())
+
+
+def case_report(name: str, trials: list[Trial], best: Trial | None) -> CaseReport:
+    objective = objective_of(trials[0])
+    slos = [slo.text for slo in case_slos(trials)]
     report = CaseReport(
         name=name, source=trials[0].source, objective=objective.name,
         objective_description=objective.description, direction=objective.direction,

@@ -12,6 +12,7 @@ from ..results import CaseReport, PointResult, Trial
 from ..slo import SLO
 from ..units import format_seconds
 from . import svg
+from .build import case_slos
 
 
 @dataclass(frozen=True)
@@ -33,22 +34,13 @@ class LatencyAxis:
 def latency_axes(case: CaseReport) -> list[LatencyAxis]:
     """Every latency statistic the case's SLOs bound, in SLO order (p99 TTFT when none)."""
     found: dict[tuple[str, str], list[SLO]] = {}
-    for slo in _slos(case):
+    for slo in case_slos(case.trials):
         metric = canonical_metric(slo.metric)
         if metric in LATENCY_METRICS:
             found.setdefault((metric, slo.stat or "mean"), []).append(slo)
     if not found:
         return [LatencyAxis("ttft", "p99", ())]
     return [LatencyAxis(m, s, tuple(slos)) for (m, s), slos in found.items()]
-
-
-def _slos(case: CaseReport) -> list[SLO]:
-    seen: dict[str, SLO] = {}
-    for trial in case.trials:
-        for point in trial.points:
-            for verdict in point.verdicts:
-                seen.setdefault(verdict.slo.text, verdict.slo)
-    return list(seen.values())
 
 
 

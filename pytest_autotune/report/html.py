@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from ..model import LATENCY_METRICS
 from ..results import CaseReport, PointResult, RunReport, Trial
-from ..slo import Verdict
 from ..units import format_seconds
 from . import svg
 from .charts import LatencyAxis, latency_axes, load_charts, pareto_chart
@@ -173,21 +172,13 @@ def _figure(chart: svg.Chart, caption: str) -> str:
 
 
 # -- tables -----------------------------------------------------------------------------------
-def _margin(verdict: Verdict) -> float | None:
-    """Headroom to the threshold as a fraction of it: positive = met with room to spare."""
-    m, t = verdict.measured, verdict.slo.threshold
-    if m is None or math.isnan(m) or not t:
-        return None
-    return (t - m) / abs(t) if verdict.slo.op in ("<=", "<") else (m - t) / abs(t)
-
-
 def _verdict_cell(point: PointResult) -> str:
     if not point.verdicts:
         return '<td data-v="">-</td>'
     parts, tightest = [], math.inf
     for v in point.verdicts:
         state = "pass" if v.state == "met" else "fail" if v.state == "missed" else "unresolved"
-        margin = _margin(v)
+        margin = v.margin
         if margin is not None:
             tightest = min(tightest, margin)
         text = f"{v.slo.text}: {'met' if v.state == 'met' else v.state}"
