@@ -47,6 +47,8 @@ class CaseFile(pytest.File):
         except ConfigError as exc:
             raise self.CollectError(f"invalid tuning case: {exc}") from None
         plan = strategy.fixed_plan()
+        if session.settings.shortlist is not None and session.settings.mode != "estimate":
+            plan = session.shortlisted(case, plan)
         nodes: list[pytest.Item | pytest.Collector] = []
         if plan is not None:
             for config in plan:

@@ -70,10 +70,15 @@ def pytest_autotune_generate_report(
     from .report.build import build_report
     from .report.storage import git_commit
     from .session import get_session
+    from .shortlist import stored
 
     session = get_session(config)
-    return build_report(trials, best, run_id=session.run_id, started=session.started,
-                        mode=session.settings.mode, commit=git_commit(config.rootpath))
+    report = build_report(trials, best, run_id=session.run_id, started=session.started,
+                          mode=session.settings.mode, commit=git_commit(config.rootpath))
+    shortlists = stored(session.settings.results_dir / "runs" / session.run_id)
+    if shortlists:
+        report.extra["shortlist"] = [s.to_dict() for s in shortlists]
+    return report
 
 
 def pytest_autotune_report_writers(config: pytest.Config) -> list[ReportWriter]:

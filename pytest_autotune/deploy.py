@@ -183,7 +183,8 @@ class Deployment:
             tuple[dict[WorkloadPoint, BenchError], list[WorkloadPoint]]:
         """One genai-bench process over the invocation; returns the points that failed and
         those a pruning stop left unmeasured (neither failed nor pruned)."""
-        if not self.handle.alive() or not is_healthy(self.handle.url, self.handle.api_key):
+        healthy = self.handle.healthy or (lambda: is_healthy(self.handle.url, self.handle.api_key))
+        if not self.handle.alive() or not healthy():
             error = BenchError(
                 "server is not healthy before the benchmark (/health did not answer 200)",
                 output_tail=self.handle.log_tail(),
@@ -294,7 +295,8 @@ class DeploymentService:
         base = self.settings.repeats or case.workload.repeats or (GATE_PASSES if gated else 1)
         cap = max(base, self.settings.max_repeats or base)
         # a gate compares every point, and repeats ask for every point measured that often
-        prune = self.settings.prune and not gated and base == 1
+        prune = self.settings.prune and not gated and base == 1 and \
+            not self.backend.capabilities.estimated  # nothing to save in virtual time
         if gated or not self.settings.race or self.more_passes is None:
             return PassPlan(first=base, cap=base, prune=prune)
         return PassPlan(first=1, cap=cap, more=self.more_passes, prune=prune)

@@ -14,7 +14,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,7 +132,9 @@ class AutotuneSession:
             from .deploy import DeploymentService
             from .racing import Racing
 
-            bench = self.config.hook.pytest_autotune_make_runner(config=self.config)
+            # a backend that measures in-process (estimate mode) brings its own runner
+            bench = getattr(self.backend, "runner", None) or \
+                self.config.hook.pytest_autotune_make_runner(config=self.config)
             racing = Racing(self._scored_trials)
             sink = self._sink()
             self._service = DeploymentService(self.settings, self.backend, self.run_id,
@@ -209,6 +211,38 @@ class AutotuneSession:
                 "sim/local/docker, or write a case without them for the endpoint",
                 source=case.source, field="parameters",
             )
+
+    def shortlisted(self, case: Case, plan: Sequence[Configuration] | None) -> \
+            Sequence[Configuration] | None:
+        """``--autotune-shortlist=K``: the K best configurations of the case's space by estimate
+        (shortlist.py), in grid order; the estimate is made once per run and case. A space a
+        grid cannot list keeps its strategy's plan, with a warning."""
+        import warnings
+
+        from . import shortlist
+        from .errors import AutotuneWarning
+
+        configs = list(plan) if plan is not None else list(case.configurations)
+        if not configs:
+            warnings.warn(AutotuneWarning(
+                f"{case.source}: --autotune-shortlist needs a space a grid can list, and this "
+                "one has a range without a step (or too many configurations): the case runs its "
+                "search without a shortlist"), stacklevel=1)
+            return plan
+        k = self.settings.shortlist
+        assert k is not None
+        pool = len(self.pool) if self.pool is not None else 0
+        run_dir = self.settings.results_dir / "runs" / self.run_id
+
+        def score(trial: Trial) -> float | None:
+            value: float | None = self.config.hook.pytest_autotune_score_trial(
+                config=self.config, trial=trial)
+            return value
+
+        made = shortlist.cached(shortlist.path_for(run_dir, case), lambda: shortlist.build(
+            case, configs, k, self.settings, self.run_id, score, pool or self.settings.sim_gpus))
+        chosen = set(made.chosen)
+        return [c for c in configs if c.key in chosen]
 
     def prelaunch_reason(self, case: Case, config: Configuration) -> str | None:
         pool = self.pool  # discovers the pool and its note first

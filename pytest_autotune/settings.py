@@ -23,7 +23,7 @@ from .units import parse_duration
 
 #: the modes this package deploys itself; a ``pytest_autotune_make_backend`` implementation
 #: may add others (the session checks the chosen mode against the hook at configure time)
-MODES = ("sim", "local", "docker", "endpoint")
+MODES = ("sim", "local", "docker", "endpoint", "estimate")
 T = TypeVar("T")
 
 
@@ -211,6 +211,11 @@ OPTIONS: tuple[Option[Any], ...] = (
                     "it): an Optuna storage URL such as sqlite:///study.db, or a journal file's "
                     "path; an existing study is resumed (default: study.log in the run's "
                     "directory under the results directory)", str, None, metavar="URL"),
+    Option("shortlist", "plan first: estimate every configuration of each case's space in "
+                        "estimate mode (virtual time, seconds), then deploy and measure only the "
+                        "K best in the chosen mode; both stages are in the report (default: "
+                        "measure every configuration the strategy plans)", _positive_int, None,
+           metavar="K"),
     Option("repeats", "benchmark passes per workload point on the running server; with racing "
                       "(the default) the most a configuration tied with the leader gets "
                       "(default: the case's workload.repeats, else 3 in a run gated on a "
@@ -327,6 +332,8 @@ class Settings:
     trials: int | None = None
     #: ``--autotune-study``: an Optuna storage URL or journal file path (None: the run's own)
     study: str | None = None
+    #: ``--autotune-shortlist``: measure only the K best configurations by estimate
+    shortlist: int | None = None
     #: options a single backend reads, by option name without the prefix (``docker-shm-size``)
     backend_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -376,6 +383,7 @@ class Settings:
             search=values["autotune_search"],
             trials=values["autotune_trials"],
             study=values["autotune_study"] or None,
+            shortlist=values["autotune_shortlist"],
             backend_options={o.name: values[o.dest] for o in OPTIONS if o.backend},
         )
 

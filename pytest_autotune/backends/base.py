@@ -99,6 +99,8 @@ class ServerHandle:
     gpu_ids: tuple[str, ...] = ()
     alive: Callable[[], bool] = lambda: True
     api_key: str | None = field(default=None, repr=False)
+    #: whether the server answers (default: ``GET /health`` is 200); an in-process one says so
+    healthy: Callable[[], bool] | None = None
 
     def log_tail(self, lines: int = 40) -> str:
         if self.log_path is None or not self.log_path.exists():
@@ -121,6 +123,8 @@ class Capabilities:
     simulated: bool = False
     #: servers run elsewhere (a cluster): their GPUs are not this machine's
     remote: bool = False
+    #: a model in virtual time, no server at all: reports made with it say ESTIMATED
+    estimated: bool = False
 
 
 @runtime_checkable

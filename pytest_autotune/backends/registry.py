@@ -23,6 +23,10 @@ def make_backend(settings: Settings, mode: str) -> Backend | None:
 
         return SimBackend(lock_dir=settings.lock_dir, pool_size=settings.sim_gpus,
                           startup_scale=settings.sim_startup_scale)
+    if mode == "estimate":
+        from .estimate import EstimateBackend
+
+        return EstimateBackend(pool_size=settings.sim_gpus)
     if mode == "local":
         from .local import LocalBackend
 

@@ -21,6 +21,26 @@ def deployment_seed(spec: ServerSpec, ctx: DeployContext) -> int:
     return int(digest, 16) % 2**31
 
 
+def sim_argv(spec: ServerSpec, ctx: DeployContext, *, host: str, port: int, gpus: int,
+             startup_scale: float | None = None) -> list[str]:
+    """The simulator's command line for ``spec``: SGLang's flags plus the case's ``sim:``
+    settings and this deployment's seed."""
+    sim = spec.sim
+    argv = [
+        *spec.argv(host=host, port=port, launcher=()),
+        "--sim-gpu", sim.gpu,
+        "--sim-gpus-available", str(gpus),
+        "--sim-seed", str(deployment_seed(spec, ctx)),
+        "--sim-noise", str(sim.noise),
+        "--sim-startup-scale", str(startup_scale or sim.startup_scale),
+    ]
+    if sim.slowdown != 1.0:
+        argv += ["--sim-slowdown", str(sim.slowdown)]
+    if sim.model:
+        argv += ["--sim-model", sim.model]
+    return argv
+
+
 class SimBackend(ProcessBackend):
     """Starts ``python -m pytest_autotune.sim`` with the configuration's SGLang flags."""
 
@@ -35,23 +55,11 @@ class SimBackend(ProcessBackend):
         self.startup_scale = startup_scale
 
     def command(self, spec: ServerSpec, ctx: DeployContext, port: int) -> list[str]:
-        sim = spec.sim
-        argv = [sys.executable, "-m", "pytest_autotune.sim",
-                *spec.argv(host=HOST, port=port, launcher=())]
         gpus = len(ctx.gpu_ids) if ctx.gpu_ids else self.pool_size
-        argv += [
-            "--sim-gpu", sim.gpu,
-            "--sim-gpus-available", str(gpus),
-            "--sim-seed", str(deployment_seed(spec, ctx)),
-            "--sim-noise", str(sim.noise),
-            "--sim-startup-scale", str(self.startup_scale or sim.startup_scale),
-            "--sim-truth-log", str(ctx.artifacts / "truth.jsonl"),
-        ]
-        if sim.slowdown != 1.0:
-            argv += ["--sim-slowdown", str(sim.slowdown)]
-        if sim.model:
-            argv += ["--sim-model", sim.model]
-        return argv
+        return [sys.executable, "-m", "pytest_autotune.sim",
+                *sim_argv(spec, ctx, host=HOST, port=port, gpus=gpus,
+                          startup_scale=self.startup_scale),
+                "--sim-truth-log", str(ctx.artifacts / "truth.jsonl")]
 
     def environment(self, spec: ServerSpec, ctx: DeployContext) -> dict[str, str]:
         env = dict(os.environ)

@@ -15,6 +15,10 @@ SIM_NOTE = (
     "SIMULATED: numbers come from the pytest-autotune simulator standing in for SGLang, "
     "not from a real server or GPU"
 )
+ESTIMATE_NOTE = (
+    "ESTIMATED: numbers come from the simulator's model in virtual time (estimate mode: no "
+    "server, no HTTP, no genai-bench); use them to plan, then measure the shortlist"
+)
 
 
 def case_slos(trials: Sequence[Trial]) -> list[SLO]:
@@ -64,9 +68,10 @@ def build_report(
     mode: str, commit: str,
 ) -> RunReport:
     simulated = any(t.simulated for t in trials)
+    note = ESTIMATE_NOTE if mode == "estimate" else SIM_NOTE if simulated else None
     return RunReport(
         run_id=run_id, started=started, finished=time.time(), mode=mode, simulated=simulated,
-        note=SIM_NOTE if simulated else None, commit=commit,
+        note=note, commit=commit,
         cases=[case_report(case, ts, best.get(case)) for case, ts in by_case(trials).items()],
         objectives={name: o.description for name, o in OBJECTIVES.items()},
     )

@@ -135,7 +135,9 @@ def _hardware(trials: Sequence[Trial]) -> str:
                         if isinstance(t.server_info.get("sim"), dict)
                         and t.server_info["sim"].get("gpu")})
     if simulated:
-        return ", ".join(simulated) + " (simulated)"
+        estimated = any(isinstance(t.server_info.get("sim"), dict)
+                        and t.server_info["sim"].get("estimate") for t in trials)
+        return ", ".join(simulated) + (" (estimated)" if estimated else " (simulated)")
     counts = sorted({len(t.gpus) for t in trials if t.gpus})
     if counts:
         return " or ".join(str(c) for c in counts) + " GPU(s) per configuration"
@@ -293,10 +295,28 @@ def _page(title: str, body: str) -> str:
             f"<body>{body}<script>{SCRIPT}</script></body></html>\n")
 
 
+def shortlist_table(report: RunReport, case: CaseReport) -> str:
+    """The ``--autotune-shortlist`` stage of a case: every estimate, and what the shortlisted
+    configurations measured."""
+    from .table import SHORTLIST_COLUMNS, shortlist_lines, shortlist_of, shortlist_rows
+
+    entry = shortlist_of(report, case)
+    if entry is None:
+        return ""
+    header = "".join(f"<th>{escape(c)}</th>" for c in SHORTLIST_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+                   for row in shortlist_rows(case, entry))
+    return (f'<h3>Shortlist</h3><div class="banner simulated">'
+            f"{escape(shortlist_lines(case, entry)[0])}</div>"
+            f'<table class="sortable shortlist"><thead><tr>{header}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
+
+
 def render_run(report: RunReport) -> str:
     """The whole run as one HTML page."""
     body = (f"<h1>pytest-autotune run {escape(report.run_id)}</h1>{_facts(report)}"
-            f"{_banners(report)}" + "".join(case_section(c) for c in report.cases))
+            f"{_banners(report)}" + "".join(
+                case_section(c, extra=shortlist_table(report, c)) for c in report.cases))
     return _page(f"autotune run {report.run_id}", body)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import shlex
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from ..results import CaseReport, PointResult, RunReport, Trial
 from ..stats import Interval
@@ -136,6 +137,67 @@ def decision_lines(case: CaseReport) -> list[str]:
     return lines
 
 
+def shortlist_of(report: RunReport, case: CaseReport) -> dict[str, Any] | None:
+    """The ``--autotune-shortlist`` estimate of ``case`` kept in the report, if any."""
+    for entry in report.extra.get("shortlist") or ():
+        if entry.get("case") == case.name and entry.get("source") == case.source:
+            return dict(entry)
+    return None
+
+
+def shortlist_rows(case: CaseReport, entry: Mapping[str, Any]) -> list[list[str]]:
+    """Every estimated configuration, best estimate first: its estimate and, when it was
+    shortlisted, what it measured."""
+    measured = {t.config_key: t for t in case.trials}
+    chosen = list(entry.get("chosen") or ())
+    sign = 1.0 if entry.get("direction", "maximize") == "maximize" else -1.0
+    estimates = sorted(entry.get("estimates") or (),
+                       key=lambda e: (e["score"] is None, -sign * (e["score"] or 0.0),
+                                      e["index"]))
+    rows = []
+    for rank, e in enumerate(estimates, 1):
+        iv = None if e.get("low") is None else Interval(e["low"], e["high"])
+        estimate = (f"{format_score(e['score'], case.unit)} {spread(e['score'], iv)}".rstrip()
+                    if e["score"] is not None else f"{e['outcome']}")
+        trial = measured.get(e["config_key"])
+        if e["config_key"] in chosen and trial is not None:
+            note = "shortlisted"
+            result = format_score(trial.score, case.unit)
+        else:
+            note = "" if e["score"] is None else "not shortlisted"
+            result = ""
+        if e["score"] is None and e.get("reason"):
+            note = str(e["reason"])[:70]
+        rows.append([str(rank), e["config_id"], estimate, result, note])
+    return rows
+
+
+def shortlist_lines(case: CaseReport, entry: Mapping[str, Any]) -> list[str]:
+    estimates = entry.get("estimates") or ()
+    chosen = entry.get("chosen") or ()
+    head = (f"shortlist: {len(estimates)} configurations estimated in "
+            f"{float(entry.get('seconds', 0.0)):.1f} s (ESTIMATED), the {len(chosen)} best "
+            f"measured (K = {entry.get('k')})")
+    return [head, *("  " + line for line in aligned(
+        SHORTLIST_COLUMNS, shortlist_rows(case, entry), right={0, 2, 3}))]
+
+
+SHORTLIST_COLUMNS = ("rank", "configuration", "estimate", "measured", "")
+
+
+def aligned(columns: Sequence[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    """A plain table: a header and rows padded to the widest cell, the last column free."""
+    widths = [max([len(c)] + [len(r[k]) for r in rows]) for k, c in enumerate(columns)]
+
+    def line(cells: Sequence[str]) -> str:
+        out = [cell if k == len(cells) - 1 else
+               cell.rjust(widths[k]) if k in right else cell.ljust(widths[k])
+               for k, cell in enumerate(cells)]
+        return "  ".join(out).rstrip()
+
+    return [line(columns)] + [line(r) for r in rows]
+
+
 def format_table(rows: list[list[str]]) -> list[str]:
     widths = [len(c) for c in COLUMNS]
     for row in rows:
@@ -180,8 +242,11 @@ def render_cases(tr: Terminal, report: RunReport) -> None:
         for (number, _), line in zip(rows, lines[1:], strict=True):
             tr.write_line("  " + line, green=number == best_index)
         best = case.best
+        entry = shortlist_of(report, case)
         if best is None:
             tr.write_line("  no configuration met the SLOs at any workload point", red=True)
+            for line in shortlist_lines(case, entry) if entry is not None else ():
+                tr.write_line("  " + line)
             continue
         score = format_score(best.score, case.unit)
         score += f" {spread(best.score, best.score_interval)}".rstrip()
@@ -195,3 +260,6 @@ def render_cases(tr: Terminal, report: RunReport) -> None:
                           f"(saved {fixed - spent}, {(fixed - spent) / fixed:.0%})")
         if best.launch_command:
             tr.write_line("  launch: " + shlex.join(best.launch_command))
+        if entry is not None:
+            for line in shortlist_lines(case, entry):
+                tr.write_line("  " + line)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .config import ResolvedConfig
@@ -129,9 +130,16 @@ class VirtualCluster:
         self.now = max(self.clock)
 
     def run(self, sends: list[tuple[float, Job]] | None = None, concurrency: int = 0,
-            jobs: Sequence[Job] = (), max_time: float = float("inf")) -> Result:
+            jobs: Iterable[Job] = (), max_time: float = float("inf"), *, spawn: float = 0.0,
+            stop_count: int | None = None) -> Result:
         """Open loop (``sends``) or closed loop (``concurrency`` users over ``jobs``); a second
-        run on the same cluster starts where the first ended (send times are relative)."""
+        run on the same cluster starts where the first ended (send times are relative).
+
+        genai-bench's closed loop: ``spawn`` seconds to start the users (its spawn rate is the
+        concurrency, so they start within a second) and ``stop_count``, its stop rule: the run
+        ends at the first whole-second tick at which that many requests finished (or at
+        ``max_time``); requests still in flight then are aborted and not counted, and the
+        duration is the tick's time — the token accounting of genai-bench's run files."""
         origin = self.now  # not `start`: the loop below names each request's send time so
         egress = self.cost.egress() + self.client_overhead / 2
         records: list[Record] = []
@@ -143,15 +151,17 @@ class VirtualCluster:
                 req = self.make_req(job, origin + t)
                 heapq.heappush(pending, (req.arrival, next(seq), req, origin + t))
         else:
-            for _ in range(concurrency):
+            for user in range(concurrency):
                 first = next(job_iter, None)
                 if first is None:
                     break
-                req = self.make_req(first, origin)
-                heapq.heappush(pending, (req.arrival, next(seq), req, origin))
+                sent = origin + spawn * user / concurrency
+                req = self.make_req(first, sent)
+                heapq.heappush(pending, (req.arrival, next(seq), req, sent))
         send_time: dict[int, float] = {}
         last_end = origin
         max_time += origin
+        stop_at: float | None = None
         while True:
             # the replica with the earliest next step boundary that has (or will get) work
             best = -1
@@ -169,7 +179,7 @@ class VirtualCluster:
                 req.dp_rank = i
                 sch.add(req)
                 continue
-            if best < 0 or best_t > max_time:
+            if best < 0 or best_t > max_time or (stop_at is not None and best_t > stop_at):
                 break
             sch = self.schedulers[best]
             res = sch.step(self.clock[best])
@@ -189,13 +199,31 @@ class VirtualCluster:
                     req.rid, start, req.arrival, req.first_token_time + egress, end,
                     len(req.prompt), req.out, req.cached_tokens, req.admit_time - req.arrival,
                     req.retractions, req.token_times))
-                if sends is None:
+                if stop_count is not None and stop_at is None and len(records) >= stop_count:
+                    stop_at = origin + max(1.0, math.ceil(end - origin))
+                if sends is None and (stop_at is None or end < stop_at):
                     nxt = next(job_iter, None)
                     if nxt is not None:
                         new = self.make_req(nxt, end)
                         heapq.heappush(pending, (new.arrival, next(seq), new, end))
+        if stop_count is not None:
+            return self._stop(records, origin, stop_at if stop_at is not None else max_time)
         self.now = max([last_end, *(c for c in self.clock if c != float("inf"))])
         return Result(records, last_end - origin, self.schedulers)
+
+    def _stop(self, records: list[Record], origin: float, stop_at: float) -> Result:
+        """End a run at ``stop_at``: what finished by then counts; the rest is aborted, as the
+        server aborts requests whose client went away."""
+        if stop_at == float("inf"):
+            stop_at = max((r.end for r in records), default=origin)
+        for sch in self.schedulers:
+            for req in [*sch.waiting, *sch.running,
+                        *([sch.chunked] if sch.chunked is not None else [])]:
+                sch.abort(req, stop_at)
+        self.clock = [max(c, stop_at) if c != float("inf") else stop_at for c in self.clock]
+        self.now = stop_at
+        kept = [r for r in records if r.end <= stop_at]
+        return Result(kept, stop_at - origin, self.schedulers)
 
 
 def run_closed(cfg: ResolvedConfig, jobs: Sequence[Job], concurrency: int, seed: int = 0,
