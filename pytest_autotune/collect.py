@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .errors import AutotuneError, BenchError, ConfigError
-from .model import Configuration, WorkloadPoint
+from .model import Capacity, Configuration, WorkloadPoint
 from .records import ITEM_KEY, ItemInfo, measured
 from .session import get_session
 
@@ -46,6 +46,10 @@ class CaseFile(pytest.File):
             strategy = session.strategy_for(case)
         except ConfigError as exc:
             raise self.CollectError(f"invalid tuning case: {exc}") from None
+        excluded = getattr(strategy, "excluded", None)
+        if excluded and excluded[0]:
+            session.notes.append(f"{display}: {excluded[0]:,} of {excluded[1]:,} configurations "
+                                 "excluded by constraints")
         plan = strategy.fixed_plan()
         if session.settings.shortlist is not None and session.settings.mode != "estimate":
             plan = session.shortlisted(case, plan)
@@ -95,6 +99,15 @@ class DeploymentNode(pytest.Collector):
             item.stash[ITEM_KEY] = ItemInfo(self.case, point, self.group, self.configuration,
                                             reason, self.slot)
             items.append(item)
+        capacity = self.case.workload.capacity
+        if capacity is not None:
+            probe = CapacityItem.from_parent(self, name=capacity.item_name, capacity=capacity)
+            for mark in self.marks:
+                probe.add_marker(mark)
+            probe.stash[ITEM_KEY] = ItemInfo(
+                self.case, WorkloadPoint(capacity.scenario, capacity.low), self.group,
+                self.configuration, reason, self.slot, capacity)
+            items.append(probe)
         return items
 
     def setup(self) -> None:
@@ -142,6 +155,81 @@ class PointItem(pytest.Item):
         node = self.node
         what = node.configuration.id if node.configuration is not None else node.name
         return self.path, 0, f"{node.case.name}: {what} @ {self.point.id}"
+
+
+class CapacityItem(PointItem):
+    """A configuration's capacity search (``workload.capacity``): probes measured in setup,
+    each one a point of the report; fails when even the lowest load misses an SLO."""
+
+    def __init__(self, *, capacity: Capacity, **kwargs: Any) -> None:
+        super().__init__(point=WorkloadPoint(capacity.scenario, capacity.low), **kwargs)
+        self.capacity = capacity
+
+    def setup(self) -> None:
+        deployment = self.node.deployment
+        assert deployment is not None
+        search_capacity(self, deployment, self.capacity)
+
+    def runtest(self) -> None:
+        measurement = measured(self)
+        result = measurement.capacity
+        assert result is not None  # searched in setup
+        if result.capacity is None:
+            low = measurement.probes[0] if measurement.probes else None
+            why = f": {low.reason}" if low is not None and low.reason else ""
+            pytest.fail(f"{result.describe()}{why}", pytrace=False)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        node = self.node
+        what = node.configuration.id if node.configuration is not None else node.name
+        return self.path, 0, f"{node.case.name}: {what} capacity of {self.capacity.scenario}"
+
+
+def search_capacity(item: pytest.Item, deployment: Deployment, spec: Capacity) -> None:
+    """Run the capacity search on the item's deployment; every probe is kept on the item, the
+    one at the capacity found (else the first) stands for the item's own record."""
+    from .capacity import search
+    from .pruning import Pruned
+    from .records import Probe
+    from .slo import evaluate, failure_message
+
+    measurement = measured(item)
+    slos = deployment.case.slos
+
+    def holds(load: int) -> bool:
+        point = WorkloadPoint(spec.scenario, load)
+        try:
+            metrics = deployment.measure(point)
+        except Pruned as exc:  # a hard SLO already missed below it: it cannot hold here
+            measurement.probes.append(Probe(point, "skipped", reason=exc.reason))
+            return False
+        verdicts = tuple(evaluate(slos, metrics))
+        ok = all(v.ok for v in verdicts)
+        measurement.probes.append(Probe(
+            point, "passed" if ok else "failed", metrics, verdicts,
+            None if ok else failure_message(point.id, verdicts), deployment.seconds.get(point)))
+        return ok
+
+    error: BenchError | None = None
+    try:
+        result = search(spec, holds)
+    except BenchError as exc:
+        error = exc
+        from .capacity import CapacityResult
+
+        result = CapacityResult(spec)
+    measurement.capacity = result
+    measurement.facts = deployment.facts()
+    main = next((p for p in measurement.probes if p.point.concurrency == result.capacity
+                 and p.metrics is not None), measurement.probes[0] if measurement.probes else None)
+    if main is not None:
+        measurement.point = main.point
+        measurement.metrics = main.metrics
+        measurement.verdicts = main.verdicts
+        measurement.bench_seconds = main.bench_seconds
+    if error is not None:
+        pytest.fail(f"benchmark failed during the capacity search ({len(measurement.probes)} "
+                    f"loads measured): {error.render()}", pytrace=False)
 
 
 def measure(item: pytest.Item, deployment: Deployment, point: WorkloadPoint) -> None:

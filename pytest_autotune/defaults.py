@@ -45,8 +45,18 @@ def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) 
     study = settings.study
     if study and "://" not in study:  # a journal file: relative to the root, as other paths
         study = str(config.rootpath / Path(study).expanduser())
+
+    def pool_size() -> int | None:
+        """``gpus`` in constraints: the pool this run leases from (virtual in sim mode), the
+        virtual pool in estimate mode, none for an endpoint."""
+        pool = session.pool
+        if pool is not None:
+            return len(pool)
+        return settings.sim_gpus if session.capabilities.simulated else None
+
     context = SearchContext(run_id=session.run_id,
-                            run_dir=settings.results_dir / "runs" / session.run_id, study=study)
+                            run_dir=settings.results_dir / "runs" / session.run_id, study=study,
+                            pool_size=pool_size)
     return make_builtin(name, case, context)
 
 

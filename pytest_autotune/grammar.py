@@ -27,6 +27,8 @@ _SCENARIO_IN_TEXT = re.compile(r"\b([DNU])\((\d+),\s*(\d+)\)(?:/\((\d+),\s*(\d+)
 #: configuration id inside brackets
 _POINT = re.compile(r"-?[DNU]\([\d,]+\)(?:/\([\d,]+\))?-c\d+")
 POINT_SUFFIX = "-c"
+#: a configuration's capacity item: ``capacity-D(1000,200)``
+_CAPACITY = re.compile(r"capacity-[DNU]\([\d,]+\)(?:/\([\d,]+\))?")
 
 
 def canonical_scenario(text: str) -> str:
@@ -46,7 +48,9 @@ def point_id(scenario: str, concurrency: int) -> str:
 
 
 def is_point_id(text: str) -> bool:
-    return _POINT.fullmatch(text) is not None
+    """A workload point's id (``D(100,100)-c16``) or a capacity item's
+    (``capacity-D(100,100)``): the last part of an item id below its configuration."""
+    return _POINT.fullmatch(text) is not None or _CAPACITY.fullmatch(text) is not None
 
 
 # -- -k aliases --------------------------------------------------------------------------------

@@ -205,6 +205,27 @@ class WorkloadPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class Capacity:
+    """``workload.capacity``: find the highest load of ``scenario`` at which every SLO holds,
+    from ``low`` up to ``high`` (an exponential probe, then bisection until the bracket is
+    within ``tolerance`` of the load found)."""
+
+    scenario: str
+    low: int = 1
+    high: int = 256
+    tolerance: float = 0.1
+    by: str = "concurrency"
+
+    @property
+    def item_name(self) -> str:
+        return f"{CAPACITY_PREFIX}{self.scenario}"
+
+
+#: the name of a configuration's capacity item: ``capacity-D(1000,200)``
+CAPACITY_PREFIX = "capacity-"
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     """How each configuration is benchmarked (genai-bench settings)."""
 
@@ -223,6 +244,8 @@ class Workload:
     repeats: int | None = None
     #: deploy the server anew before each repeated pass (cold-start variance)
     redeploy: bool = False
+    #: ``capacity:``: search each configuration's highest load at which every SLO holds
+    capacity: Capacity | None = None
 
     def points(self) -> list[WorkloadPoint]:
         return [WorkloadPoint(s, c) for s in self.scenarios for c in self.concurrency]

@@ -17,13 +17,16 @@ import pytest
 from .results import DeploymentFacts, Outcome, PointRecord
 
 if TYPE_CHECKING:
+    from .capacity import CapacityResult
     from .cases.case import Case
     from .gate import Change
-    from .model import Configuration, Metrics, WorkloadPoint
+    from .model import Capacity, Configuration, Metrics, WorkloadPoint
     from .slo import Verdict
 
 #: the key of the record on ``report.__dict__`` (it travels with the report to the controller)
 REPORT_KEY = "autotune"
+#: a capacity item's other probes, records beside its own
+PROBES_KEY = "autotune_probes"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,8 @@ class ItemInfo:
     config: Configuration | None = None
     infeasible: str | None = None
     slot: int | None = None
+    #: a capacity item: it searches the load of ``capacity.scenario`` (``point`` is its first)
+    capacity: Capacity | None = None
 
 
 @dataclass
@@ -52,6 +57,22 @@ class Measurement:
     bench_seconds: float | None = None
     verdicts: tuple[Verdict, ...] = field(default=())
     baseline: tuple[Change, ...] = field(default=())
+    #: a capacity item: the point its record stands for (the capacity found), its other probes
+    point: WorkloadPoint | None = None
+    probes: list[Probe] = field(default_factory=list)
+    capacity: CapacityResult | None = None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One load a capacity search measured."""
+
+    point: WorkloadPoint
+    outcome: Outcome
+    metrics: Metrics | None = None
+    verdicts: tuple[Verdict, ...] = ()
+    reason: str | None = None
+    bench_seconds: float | None = None
 
 
 ITEM_KEY = pytest.StashKey[ItemInfo]()

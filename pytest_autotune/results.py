@@ -75,6 +75,8 @@ class ConfigIdentity:
     steepness: float = 0.1
     seed: Mapping[str, Any] = field(default_factory=dict)
     launch_command: tuple[str, ...] = ()
+    #: the scenario of the case's capacity search (``workload.capacity``), if it has one
+    capacity: str | None = None
 
     @property
     def labelled_params(self) -> dict[str, FlagValue]:
@@ -112,6 +114,7 @@ class PointRecord:
             "mode": c.mode, "simulated": c.simulated, "objective": c.objective,
             "steepness": c.steepness, "seed": dict(c.seed),
             "expected_points": self.expected_points, "launch_command": list(c.launch_command),
+            "capacity": c.capacity,
             "verdicts": [v.to_dict() for v in self.verdicts],
             "metrics": self.metrics.to_dict() if self.metrics else None,
             "reason": self.reason, "outcome": self.outcome,
@@ -132,6 +135,7 @@ class PointRecord:
             objective=str(data.get("objective", "max_output_throughput")),
             steepness=float(data.get("steepness") or 0.1), seed=dict(data.get("seed") or {}),
             launch_command=tuple(data.get("launch_command") or ()),
+            capacity=data.get("capacity"),
         )
         metrics = data.get("metrics")
         outcome = data.get("outcome", "error")
@@ -346,6 +350,8 @@ class Trial:
     def add(self, record: PointRecord) -> None:
         """Take one point's record (a repeated point replaces the earlier one)."""
         result = PointResult.from_record(record)
+        # a capacity search reports more points than the items planned: its records say so
+        self.expected_points = max(self.expected_points, record.expected_points)
         self.points = sorted([p for p in self.points if p.point != record.point] + [result],
                              key=lambda p: p.point)
         d, new = self.deployment, record.deployment
@@ -373,7 +379,7 @@ class Trial:
             "case": c.case, "source": c.source, "config_id": c.config_id,
             "config_key": c.config_key, "index": c.index, "params": dict(c.params),
             "labelled_params": c.labelled_params, "mode": c.mode, "simulated": c.simulated,
-            "objective": c.objective, "score": self.score,
+            "objective": c.objective, "capacity": c.capacity, "score": self.score,
             "score_interval": self.score_interval.to_dict() if self.score_interval else None,
             "status": self.status,
             "reason": self.reason, "launch_command": list(c.launch_command),
@@ -397,6 +403,7 @@ class Trial:
             mode=str(data.get("mode", "sim")), simulated=bool(data.get("simulated", False)),
             objective=str(data.get("objective", "max_output_throughput")),
             launch_command=tuple(data.get("launch_command") or ()),
+            capacity=data.get("capacity"),
         )
         return cls(
             config=config, expected_points=len(points), points=points,

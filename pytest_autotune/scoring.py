@@ -34,6 +34,27 @@ def _max_output_throughput(trial: Trial) -> float | None:
     return max(eligible) if eligible else None
 
 
+def capacity_bracket(trial: Trial) -> tuple[int | None, int | None]:
+    """(capacity, ceiling) of a trial's capacity search: the highest concurrency of its
+    capacity scenario at which every SLO held, and the lowest above it that missed one."""
+    scenario = trial.config.capacity
+    if scenario is None:
+        return None, None
+    measured = [p for p in trial.points if p.point.scenario == scenario and p.metrics]
+    held = [p.point.concurrency for p in measured if p.slo_ok]
+    if not held:
+        return None, None
+    capacity = max(held)
+    above = [p.point.concurrency for p in measured
+             if not p.slo_ok and p.point.concurrency > capacity]
+    return capacity, min(above, default=None)
+
+
+def _max_capacity(trial: Trial) -> float | None:
+    capacity, _ = capacity_bracket(trial)
+    return float(capacity) if capacity is not None else None
+
+
 def seed_aggregate(points: Sequence[PointResult]) -> dict[str, Any] | None:
     """The earlier tool's metrics: plain means over the measured points, after dropping points
     with a hard SLO failure (unless every point has one)."""
@@ -145,6 +166,9 @@ OBJECTIVES: dict[str, Objective] = {
         Objective("max_output_throughput", "maximize",
                   "highest output throughput at a workload point where every SLO holds",
                   "tok/s", _max_output_throughput),
+        Objective("maximize_capacity", "maximize",
+                  "highest concurrency of the capacity scenario at which every SLO holds "
+                  "(workload.capacity)", "users", _max_capacity),
         Objective("minimize_latency", "minimize",
                   "mean end-to-end latency × SLO penalty (earlier tool)", "s",
                   _seed_objective(_latency)),
@@ -193,6 +217,12 @@ def score_interval(trial: Trial, score: float | None) -> Interval | None:
     if score is None:
         return None
     objective = objective_of(trial)
+    if objective.name == "maximize_capacity":
+        # the search's bracket: a capacity is known to the load between two probes
+        capacity, ceiling = capacity_bracket(trial)
+        if capacity is None or ceiling is None:
+            return None
+        return Interval(float(capacity), float(ceiling), "capacity bracket", len(trial.points))
     if objective.name == "max_output_throughput":
         eligible = [p.metrics for p in trial.points if p.slo_ok and p.metrics]
         if not eligible:

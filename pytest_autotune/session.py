@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Generator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,13 @@ from .model import Configuration, WorkloadPoint
 from .records import (
     ITEM_KEY,
     MEASUREMENT_KEY,
+    PROBES_KEY,
     REPORT_KEY,
     SENT_KEY,
     InfeasibleSkip,
     ItemInfo,
     Measurement,
+    Probe,
     judge,
     junit_properties,
 )
@@ -98,6 +101,8 @@ class AutotuneSession:
         self.gate: BaselineGate | None = None
         #: ``--autotune-progress``: the live status plugin (progress_plugin.py)
         self.progress: ProgressPlugin | None = None
+        #: lines shown after collection (configurations constraints excluded, ...)
+        self.notes: list[str] = []
 
     # -- services -----------------------------------------------------------------------------
     def _make_backend(self) -> Backend:
@@ -221,8 +226,12 @@ class AutotuneSession:
 
         from . import shortlist
         from .errors import AutotuneWarning
+        from .strategy import SearchContext, admission
 
-        configs = list(plan) if plan is not None else list(case.configurations)
+        pool = len(self.pool) if self.pool is not None else 0
+        admit = admission(case, SearchContext(pool_size=lambda: pool or self.settings.sim_gpus))
+        configs = list(plan) if plan is not None else [
+            c for c in case.configurations if admit is None or admit(c.as_dict())]
         if not configs:
             warnings.warn(AutotuneWarning(
                 f"{case.source}: --autotune-shortlist needs a space a grid can list, and this "
@@ -231,7 +240,6 @@ class AutotuneSession:
             return plan
         k = self.settings.shortlist
         assert k is not None
-        pool = len(self.pool) if self.pool is not None else 0
         run_dir = self.settings.results_dir / "runs" / self.run_id
 
         def score(trial: Trial) -> float | None:
@@ -281,6 +289,10 @@ class AutotuneSession:
         for info in infos:
             self.service.plan(info.group, info.point)
             self.expected[info.group] = self.expected.get(info.group, 0) + 1
+
+    def pytest_report_collectionfinish(self, config: pytest.Config, start_path: Path,
+                                       items: Sequence[pytest.Item]) -> list[str]:
+        return self.notes
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         self.deselected_items += sum(1 for item in items if ITEM_KEY in item.stash)
@@ -339,20 +351,33 @@ class AutotuneSession:
             return None
         case = info.case
         measured = item.stash.get(MEASUREMENT_KEY, None) or Measurement()
+        capacity = case.workload.capacity
         identity = ConfigIdentity(
             case=case.name, source=case.source, config_id=config.id, config_key=config.key,
             index=config.index, params=config.as_dict(), labels=dict(config.labels),
             mode=self.settings.mode, simulated=self.capabilities.simulated,
             objective=case.objective, steepness=case.penalty_steepness, seed=dict(case.seed),
             launch_command=self.service.launch_command(case, config),
+            capacity=capacity.scenario if capacity is not None else None,
         )
+        expected = self.expected.get(info.group, 1) + len(self.other_probes(info, measured))
         return PointRecord(
-            config=identity, point=info.point, outcome=outcome, nodeid=item.nodeid,
-            reason=reason, metrics=measured.metrics, verdicts=measured.verdicts,
-            bench_seconds=measured.bench_seconds,
+            config=identity, point=measured.point or info.point, outcome=outcome,
+            nodeid=item.nodeid, reason=reason, metrics=measured.metrics,
+            verdicts=measured.verdicts, bench_seconds=measured.bench_seconds,
             deployment=measured.facts or DeploymentFacts(),
-            expected_points=self.expected.get(info.group, 1), baseline=measured.baseline,
+            expected_points=expected, baseline=measured.baseline,
         )
+
+    def other_probes(self, info: ItemInfo, measured: Measurement) -> list[Probe]:
+        """A capacity item's probes other than the one its own record stands for, and other
+        than points the configuration's other items measure (each point reports once)."""
+        if info.capacity is None:
+            return []
+        planned = self._service.planned.get(info.group, []) if self._service else []
+        others = {p for p in planned if p != info.point}
+        own = measured.point or info.point
+        return [p for p in measured.probes if p.point != own and p.point not in others]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -369,6 +394,12 @@ class AutotuneSession:
         record = self.record(item, info, *judged)
         if record is not None:
             report.__dict__[REPORT_KEY] = record.to_dict()
+            probes = self.other_probes(info, item.stash.get(MEASUREMENT_KEY, Measurement()))
+            if probes:  # each a record of its own, the item's record otherwise
+                report.__dict__[PROBES_KEY] = [replace(
+                    record, point=p.point, outcome=p.outcome, reason=p.reason,
+                    metrics=p.metrics, verdicts=p.verdicts, bench_seconds=p.bench_seconds,
+                    baseline=()).to_dict() for p in probes]
             # on the item: pytest's JUnit writer reads them from the teardown report
             item.user_properties.extend(junit_properties(record))
         return report
@@ -376,6 +407,8 @@ class AutotuneSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = report.__dict__.get(REPORT_KEY)
         if data:
+            for probe in report.__dict__.get(PROBES_KEY) or ():  # before: they complete it
+                self.store.add(PointRecord.from_dict(probe))
             self.store.add(PointRecord.from_dict(data))
 
     def _trial_completed(self, trial: Trial) -> None:
@@ -473,8 +506,6 @@ class AutotuneSession:
     def _merge_last_failed(self, trials: list[Trial], completeness: Completeness) -> \
             tuple[list[Trial], Completeness]:
         """``--lf``: this run's points replace theirs in the latest complete run."""
-        from dataclasses import replace
-
         from .integrity import merge
         from .report.storage import latest_complete, load_run
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from .model import Configuration, FlagValue
@@ -127,6 +127,16 @@ class Range:
 
 
 Axis = Choice | Range
+#: whether a configuration's flags (canonical name → value) may be measured: the case's
+#: constraints (None: every configuration may)
+Admit = Callable[[Mapping[str, FlagValue]], bool]
+
+
+def every(axis: Axis) -> Sequence[FlagValue]:
+    """Every value of a finite axis, in order (a list, a stepped range, an integer range)."""
+    if isinstance(axis, Range) and axis.step is None:
+        return range(int(axis.low), int(axis.high) + 1)
+    return axis.values
 
 
 def coerce(name: str, value: object) -> FlagValue:
@@ -174,21 +184,44 @@ class Space:
     def labels(self) -> tuple[tuple[str, str], ...]:
         return tuple((a.name, a.label) for a in self.axes)
 
-    def grid(self, case: str, limit: int | None = None) -> list[Configuration]:
-        """Every combination in grid order (the first N with a limit); raises ValueError when
-        an axis cannot be listed or the grid is too large to list."""
+    def flags(self, values: Sequence[FlagValue]) -> dict[str, FlagValue]:
+        """One value per axis, by flag name (what a constraint reads)."""
+        return {axis.name: value for axis, value in zip(self.axes, values, strict=True)}
+
+    def grid(self, case: str, limit: int | None = None, admit: Admit | None = None) -> \
+            list[Configuration]:
+        """Every combination in grid order (the first N with a limit), those ``admit`` rejects
+        left out and the rest numbered in order; raises ValueError when an axis cannot be
+        listed or the grid is too large to list."""
         axis = self.not_enumerable()
         if axis is not None:
             raise ValueError(f"{axis.label} is a range without a step")
         size = self.size or 0
         if size > MAX_GRID and (limit is None or limit > MAX_GRID):
             raise ValueError(f"the grid has {size:,} configurations (at most {MAX_GRID:,})")
-        values: list[tuple[FlagValue, ...]] = [
+        values: list[Sequence[FlagValue]] = [
             a.values for a in self.axes  # every axis is a choice or a stepped range here
         ]
         combos: Iterator[tuple[FlagValue, ...]] = itertools.product(*values)
-        return [self.configuration(case, combo, i)
-                for i, combo in enumerate(itertools.islice(combos, limit))]
+        if admit is not None:
+            examined = itertools.islice(combos, MAX_GRID)
+            combos = (c for c in examined if admit(self.flags(c)))
+        configs = [self.configuration(case, combo, i)
+                   for i, combo in enumerate(itertools.islice(combos, limit))]
+        if admit is not None and size > MAX_GRID and (limit is None or len(configs) < limit):
+            raise ValueError(f"the grid has {size:,} configurations, too many to look through "
+                             f"for those that satisfy the constraints (at most {MAX_GRID:,})")
+        return configs
+
+    def admitted(self, admit: Admit) -> list[int] | None:
+        """The grid indices (as :meth:`at` reads them) of the configurations ``admit``
+        accepts, when every axis is finite and the space holds at most MAX_GRID of them; None
+        otherwise."""
+        size = self.size
+        if size is None or size > MAX_GRID:
+            return None
+        combos = itertools.product(*(every(a) for a in self.axes))
+        return [i for i, combo in enumerate(combos) if admit(self.flags(combo))]
 
     def at(self, case: str, index: int, *, slot: int) -> Configuration:
         """The ``index``-th configuration in grid order (a uniform space only)."""
@@ -203,3 +236,16 @@ class Space:
     def draw(self, case: str, rng: random.Random, *, slot: int) -> Configuration:
         """A random configuration: each axis drawn independently (log ranges log-uniformly)."""
         return self.configuration(case, [a.draw(rng) for a in self.axes], slot)
+
+    def satisfiable(self, admit: Admit, *, draws: int = 1000) -> bool | None:
+        """Whether any configuration passes ``admit``: counted in a finite space of at most
+        MAX_GRID configurations, else looked for among ``draws`` seeded draws (None: none of
+        them passed, which proves nothing of a continuous space)."""
+        admitted = self.admitted(admit)
+        if admitted is not None:
+            return bool(admitted)
+        rng = random.Random(0)
+        for _ in range(draws):
+            if admit(self.flags([a.draw(rng) for a in self.axes])):
+                return True
+        return None

@@ -12,32 +12,100 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from .constraints import GPUS, ConstraintError, unsatisfied
 from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .cases.case import Case
-    from .model import Configuration
+    from .model import Configuration, FlagValue
     from .results import Trial
+    from .space import Admit
 
 DEFAULT_STRATEGY = "grid"
 #: the trial budget of a sampling strategy when neither the case nor --autotune-trials sets one
 DEFAULT_TRIALS = 10
+#: draws per slot before the random strategy gives up finding a new configuration
+MAX_DRAWS = 1000
+
+
+def _no_pool() -> int | None:
+    return None
 
 
 @dataclass(frozen=True)
 class SearchContext:
     """What a strategy may need of the run: its id, its directory (the default Optuna journal
-    lives there) and ``--autotune-study``."""
+    lives there), ``--autotune-study`` and the size of its GPU pool."""
 
     run_id: str = "run"
     run_dir: Path = Path("results") / "runs" / "run"
     #: an Optuna storage URL or a journal file path (None: ``run_dir / "study.log"``)
     study: str | None = None
+    #: how many GPUs the run has (``gpus`` in a case's constraints): the virtual pool in sim
+    #: and estimate modes, the local pool in local and docker modes; None: no pool (endpoint).
+    #: Called only by a case whose constraints name ``gpus``
+    pool_size: Callable[[], int | None] = _no_pool
+
+
+def run_gpus(case: Case, context: SearchContext) -> int | None:
+    """``gpus`` for the case's constraints (None when none names it); ConfigError when one
+    does and the run has no pool."""
+    named = next((c for c in case.constraints if c.needs_gpus), None)
+    if named is None:
+        return None
+    gpus = context.pool_size()
+    if gpus is None:
+        raise ConfigError(f"the constraint names {GPUS}, and this run has no GPU pool to count "
+                          "(sim, estimate, local and docker modes have one)",
+                          source=case.source, field=named.field, line=named.line)
+    return gpus
+
+
+def admission(case: Case, context: SearchContext) -> Admit | None:
+    """The case's constraints as a predicate on a configuration's flags, with the run's
+    ``gpus``; None when the case has none. A constraint that cannot be evaluated for a
+    configuration (division by zero) is a ConfigError naming it."""
+    constraints = case.constraints
+    if not constraints:
+        return None
+    gpus = run_gpus(case, context)
+
+    def admit(params: Mapping[str, FlagValue]) -> bool:
+        try:
+            return constraints.broken(params, gpus) is None
+        except ConstraintError as exc:
+            error = exc
+        index = error.index if error.index is not None else 0
+        line = next((c.line for c in constraints if c.index == index), None)
+        raise ConfigError(error.message, source=case.source, field=f"constraints[{index}]",
+                          line=line)
+
+    return admit
+
+
+def check_satisfiable(case: Case, admit: Admit | None, context: SearchContext,
+                      admitted: Sequence[int] | None = None) -> None:
+    """ConfigError when no configuration of the space satisfies the constraints that name
+    ``gpus`` (those that do not were checked when the case was loaded); ``admitted``: the
+    indices :func:`admitted_indices` found, when it could count them."""
+    if admit is None or not case.constraints.needs_gpus:
+        return
+    found = bool(admitted) if admitted is not None else case.space.satisfiable(admit)
+    if found is True:
+        return
+    gpus = run_gpus(case, context)
+    if found is False and case.space.not_enumerable() is None:
+        message = unsatisfied(case.space, case.constraints, gpus)
+    else:
+        message = (f"no configuration of the space satisfies the constraints with gpus = "
+                   f"{gpus}{'' if found is False else ' among 1,000 drawn from it'}")
+    raise ConfigError(message, source=case.source, field="constraints",
+                      line=case.constraints.line)
 
 
 class SearchExhausted(LookupError):
@@ -77,6 +145,9 @@ class GridStrategy:
     slots: bool = False
     name: str = "grid"
     observed: list[Trial] = field(default_factory=list)
+    context: SearchContext = field(default_factory=SearchContext)
+    #: the grid the constraints leave (with ``gpus``), cut to the case's limit
+    configurations: Sequence[Configuration] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         axis = self.case.space.not_enumerable()
@@ -92,12 +163,35 @@ class GridStrategy:
                 f"the grid has {self.case.space.size:,} configurations, too many to list: use "
                 "larger steps, max_configurations, or a sampling strategy (search.strategy "
                 "random or optuna)", source=self.case.source, field="parameters")
+        self.configurations = self.case.configurations
+        if self.case.constraints.needs_gpus:  # the others were applied when it was loaded
+            admit = admission(self.case, self.context)
+            try:
+                configs = self.case.space.grid(self.case.name, self.case.grid_limit, admit)
+            except ValueError as exc:  # too many to look through
+                raise ConfigError(f"{exc}: use larger steps, max_configurations, or a sampling "
+                                  "strategy", source=self.case.source, field="parameters") \
+                    from None
+            if not configs:
+                check_satisfiable(self.case, admit, self.context)
+            self.configurations = tuple(configs)
 
     @property
     def plan(self) -> Sequence[Configuration]:
         trials = self.case.search.trials
-        configs = self.case.configurations
+        configs = self.configurations
         return configs[:trials] if trials is not None else configs
+
+    @property
+    def excluded(self) -> tuple[int, int] | None:
+        """(configurations the constraints exclude, configurations of the grid); None without
+        constraints, or for a grid too large to count."""
+        admit = admission(self.case, self.context)
+        size = self.case.space.size
+        admitted = self.case.space.admitted(admit) if admit is not None else None
+        if admitted is None or size is None:
+            return None
+        return size - len(admitted), size
 
     def fixed_plan(self) -> Sequence[Configuration] | None:
         return None if self.slots else self.plan
@@ -112,12 +206,18 @@ class GridStrategy:
         self.observed.append(trial)
 
 
-def sampling_budget(case: Case) -> int:
+def sampling_budget(case: Case, size: int | None = None) -> int:
     """The trial slots of a sampling strategy: ``search.trials`` (default 10), at most the
-    number of configurations of a space with no continuous range."""
+    number of configurations (``size``; default: the space's, when no range is continuous)."""
     trials = case.search.trials or DEFAULT_TRIALS
-    size = case.space.size
+    size = case.space.size if size is None else size
     return trials if size is None else min(trials, size)
+
+
+def admitted_indices(case: Case, admit: Admit | None) -> list[int] | None:
+    """The grid indices of the configurations the constraints admit, where they can be
+    counted (a finite space of at most MAX_GRID configurations); None otherwise."""
+    return case.space.admitted(admit) if admit is not None else None
 
 
 @dataclass
@@ -128,29 +228,42 @@ class RandomStrategy:
     it up and whichever slots run (``-k``, ``--lf``, xdist), so a seed always proposes the
     same configurations. A space without continuous ranges is sampled without repeats (every
     configuration equally likely); one with them draws each range (log ranges log-uniformly)
-    and skips any repeat.
+    and skips any repeat. With constraints, only configurations that satisfy them are sampled
+    (a sample of those a countable space admits; otherwise a draw that breaks one is drawn
+    again).
     """
 
     case: Case
     name: str = "random"
     observed: list[Trial] = field(default_factory=list)
+    context: SearchContext = field(default_factory=SearchContext)
     _drawn: list[Configuration] = field(default_factory=list, repr=False)
     _order: list[int] | None = field(default=None, repr=False)
     _rng: random.Random | None = field(default=None, repr=False)
+    _admit: Admit | None = field(default=None, repr=False)
+    #: the grid indices the constraints admit (None: no constraints, or not countable)
+    _admitted: list[int] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._admit = admission(self.case, self.context)
+        self._admitted = admitted_indices(self.case, self._admit)
+        check_satisfiable(self.case, self._admit, self.context, self._admitted)
 
     def fixed_plan(self) -> Sequence[Configuration] | None:
         return None
 
     def budget(self) -> int:
-        return sampling_budget(self.case)
+        count = len(self._admitted) if self._admitted is not None else None
+        return sampling_budget(self.case, count)
 
     def propose(self, slot: int) -> Configuration:
         space, name = self.case.space, self.case.name
-        if space.uniform:
+        if space.uniform and (self._admit is None or self._admitted is not None):
             if self._order is None:  # a sample of indices: no repeats, any space size
-                size = space.size or 1
+                pool: Sequence[int] = (self._admitted if self._admitted is not None
+                                       else range(space.size or 1))
                 self._order = random.Random(self.case.search.seed).sample(
-                    range(size), min(self.budget(), size))
+                    pool, min(self.budget(), len(pool)))
             if slot >= len(self._order):
                 raise SearchExhausted(f"every configuration of {name} is measured")
             return space.at(name, self._order[slot], slot=slot)
@@ -158,13 +271,21 @@ class RandomStrategy:
             self._rng = random.Random(self.case.search.seed)
         seen = {c.key for c in self._drawn}
         attempts = 0
+        limit = MAX_DRAWS * (slot + 1)
         while len(self._drawn) <= slot:
             config = space.draw(name, self._rng, slot=len(self._drawn))
             attempts += 1
+            if self._admit is not None and not self._admit(dict(config.params)):
+                if attempts > limit:
+                    raise SearchExhausted(
+                        f"no configuration of {name} that satisfies the constraints and is not "
+                        f"measured yet in {attempts:,} draws (loosen the constraints or widen "
+                        "the space)")
+                continue
             if config.key not in seen:
                 seen.add(config.key)
                 self._drawn.append(config)
-            elif attempts > 1000 * (slot + 1):
+            elif attempts > limit:
                 raise SearchExhausted(f"no configuration of {name} is left unmeasured")
         return self._drawn[slot]
 
@@ -277,14 +398,15 @@ def make_builtin(name: str, case: Case, context: SearchContext | None = None) ->
         Strategy | None:
     """The built-in strategy ``name`` for ``case`` (None: not a built-in name); raises
     ConfigError when the case cannot be searched that way."""
+    context = context or SearchContext()
     if name == "grid":
-        return GridStrategy(case)
+        return GridStrategy(case, context=context)
     if name == "random":
-        return RandomStrategy(case)
+        return RandomStrategy(case, context=context)
     if name == "optuna":
         from .strategy_optuna import OptunaStrategy
 
-        return OptunaStrategy(case, context or SearchContext())
+        return OptunaStrategy(case, context)
     return None
 
 

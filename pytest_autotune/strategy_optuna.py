@@ -11,8 +11,10 @@ in the storage ``--autotune-study`` names, where a later run resumes it.
 One configuration is measured once: a proposal equal to one the study already measured is told
 that trial's result again (it is not deployed again), and the slot asks anew; a proposal equal
 to one still being measured is told as failed and the slot asks anew. Every such trial carries
-the user attribute ``duplicate_of``. Optuna is imported only when a slot first asks (plugin
-import cost), and its log lines and warnings go to Python logging instead of the terminal.
+the user attribute ``duplicate_of``. A proposal that breaks one of the case's constraints is
+told as failed with the user attribute ``constraint`` (the expression it breaks), without being
+deployed, and the slot asks anew. Optuna is imported only when a slot first asks (plugin import
+cost), and its log lines and warnings go to Python logging instead of the terminal.
 """
 
 from __future__ import annotations
@@ -30,7 +32,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
-from .strategy import SearchContext, SearchExhausted, sampling_budget, slot_name
+from .strategy import (
+    SearchContext,
+    SearchExhausted,
+    admission,
+    admitted_indices,
+    check_satisfiable,
+    run_gpus,
+    sampling_budget,
+    slot_name,
+)
 
 if TYPE_CHECKING:
     from optuna import Study
@@ -42,7 +53,7 @@ if TYPE_CHECKING:
     from .cases.case import Case
     from .model import Configuration
     from .results import Trial
-    from .space import Axis
+    from .space import Admit, Axis
 
 LOG = logging.getLogger("pytest_autotune.optuna")
 INSTALL = "pip install 'pytest-autotune[search]'"
@@ -50,6 +61,8 @@ INSTALL = "pip install 'pytest-autotune[search]'"
 MAX_ASKS = 10
 #: the most configurations the fallback enumerates (larger spaces are drawn from)
 MAX_ENUMERATED = 10_000
+#: proposals per slot that break a constraint before it looks for one that does not itself
+MAX_REJECTED = 100
 
 
 def optuna_missing() -> bool:
@@ -134,19 +147,33 @@ class OptunaStrategy:
     asked: dict[str, OptunaTrial] = field(default_factory=dict)
     _storage: BaseStorage | None = field(default=None, repr=False)
     _offset: int | None = field(default=None, repr=False)
+    _admit: Admit | None = field(default=None, repr=False)
+    #: how many configurations the constraints admit (None: no constraints, or uncountable)
+    _admitted: int | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if optuna_missing():
             raise ConfigError(f"the optuna search strategy needs Optuna: {INSTALL}",
                               source=self.case.source, field="search.strategy",
                               line=self.case.search.line)
+        self._admit = admission(self.case, self.context)
+        admitted = admitted_indices(self.case, self._admit)
+        check_satisfiable(self.case, self._admit, self.context, admitted)
+        self._admitted = len(admitted) if admitted is not None else None
 
     # -- Strategy -----------------------------------------------------------------------------
     def fixed_plan(self) -> Sequence[Configuration] | None:
         return None
 
     def budget(self) -> int:
-        return sampling_budget(self.case)
+        return sampling_budget(self.case, self._admitted)
+
+    @property
+    def size(self) -> int | None:
+        """How many configurations the study may measure (None: not countable)."""
+        if self._admit is None:
+            return self.case.space.size
+        return self._admitted
 
     @property
     def direction(self) -> str:
@@ -162,15 +189,17 @@ class OptunaStrategy:
         return given if given is not None else min(10, max(2, self.budget() // 3))
 
     def propose(self, slot: int) -> Configuration:
-        """Ask the study until it proposes a configuration nobody measured; fall back to an
-        unmeasured one of a finite space; SearchExhausted when none is left."""
+        """Ask the study until it proposes a configuration nobody measured that satisfies the
+        constraints; fall back to such a configuration of a finite space; SearchExhausted when
+        none is left."""
         study = self.study(slot)
         distributions = {axis.name: distribution(axis) for axis in self.case.space.axes}
-        size = self.case.space.size
-        for attempt in range(MAX_ASKS + 3):
+        size = self.size
+        attempt = rejected = 0
+        while attempt < MAX_ASKS + 3 and rejected < MAX_REJECTED + 3:
             if size is not None and len(self._seen(study)) >= size:
                 break  # asking again would only repeat what the study has
-            if attempt >= MAX_ASKS:  # TPE keeps proposing measured configurations
+            if attempt >= MAX_ASKS or rejected >= MAX_REJECTED:  # TPE keeps repeating itself
                 fresh = self._unmeasured(study, slot)
                 if fresh is None:
                     break
@@ -182,6 +211,10 @@ class OptunaStrategy:
                 trial.set_user_attr("slot", slot_name(slot, self.budget()))
                 trial.set_user_attr("process", os.environ.get("PYTEST_XDIST_WORKER", "main"))
             config = self.configuration(trial.params, slot)
+            if self._reject(study, trial, config):
+                rejected += 1
+                continue
+            attempt += 1
             earlier = self._earlier_same(study, trial.number, config)
             if earlier is None:
                 with routed():
@@ -190,7 +223,27 @@ class OptunaStrategy:
                 return config
             self._reuse(study, trial, earlier)
         raise SearchExhausted(f"{slot_name(slot, self.budget())}: every configuration of "
+                              f"{self.case.name} that satisfies its constraints has been "
+                              f"measured in this study" if self._admit is not None else
+                              f"{slot_name(slot, self.budget())}: every configuration of "
                               f"{self.case.name} has been measured in this study")
+
+    def _reject(self, study: Study, trial: OptunaTrial, config: Configuration) -> bool:
+        """Whether the proposal breaks a constraint: then it is told as failed, with the
+        constraint it breaks as the user attribute ``constraint``, and never deployed."""
+        params = dict(config.params)
+        if self._admit is None or self._admit(params):
+            return False
+        from optuna.trial import TrialState
+
+        broken = self.case.constraints.broken(params, run_gpus(self.case, self.context))
+        assert broken is not None
+        with routed():
+            trial.set_user_attr("configuration", config.id)
+            trial.set_user_attr("constraint", broken.text)
+            trial.set_user_attr("status", "excluded")
+            study.tell(trial, state=TrialState.FAIL)
+        return True
 
     def observe(self, trial: Trial) -> None:
         """Tell the study the trial's score (failed: infeasible, errored or no score)."""
@@ -288,15 +341,16 @@ class OptunaStrategy:
             return None
 
     def _originals(self, study: Study) -> Iterator[FrozenTrial]:
-        """The study's trials that measure (or measured) a configuration: not the repeats,
-        nor trials a run could not finish (interrupted, or left running when it was killed),
-        whose configurations may be measured again."""
+        """The study's trials that measure (or measured) a configuration: not the repeats, nor
+        proposals a constraint excluded, nor trials a run could not finish (interrupted, or
+        left running when it was killed), whose configurations may be measured again."""
         from optuna.trial import TrialState
 
         run = self.context.run_id
         for other in study.get_trials(deepcopy=False):
             attrs = other.user_attrs
-            if "duplicate_of" in attrs or attrs.get("status") == "interrupted":
+            if "duplicate_of" in attrs or "constraint" in attrs or \
+                    attrs.get("status") == "interrupted":
                 continue
             running = other.state in (TrialState.RUNNING, TrialState.WAITING)
             if running and other.user_attrs.get("run", run) != run:
@@ -332,7 +386,8 @@ class OptunaStrategy:
                 study.tell(trial, state=TrialState.FAIL)
 
     def _unmeasured(self, study: Study, slot: int) -> Configuration | None:
-        """A configuration the study has not seen, when TPE keeps repeating itself."""
+        """A configuration the study has not seen (and the constraints admit), when TPE keeps
+        repeating itself or proposing what the constraints exclude."""
         space = self.case.space
         known = self._seen(study)
         rng = random.Random(derive_seed(self.case.search.seed, -1 - slot))
@@ -342,4 +397,6 @@ class OptunaStrategy:
                           for i in rng.sample(range(size), size))
         else:
             candidates = (space.draw(self.case.name, rng, slot=slot) for _ in range(1000))
-        return next((c for c in candidates if c.key not in known), None)
+        admit = self._admit
+        return next((c for c in candidates if c.key not in known
+                     and (admit is None or admit(dict(c.params)))), None)

@@ -5,20 +5,30 @@ from __future__ import annotations
 import difflib
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..constraints import (
+    GPUS,
+    ConstraintError,
+    Constraints,
+    Kind,
+    Resolver,
+    compile_constraint,
+    did_you_mean,
+    unsatisfied,
+)
 from ..errors import AutotuneWarning
-from ..model import Configuration, FlagValue, Workload
+from ..model import Capacity, Configuration, FlagValue, Workload, format_value
 from ..runtimes import sglang
 from ..slo import SLO, parse_slo
-from ..space import MAX_RANGE_VALUES, Axis, Choice, Range, Space
+from ..space import MAX_GRID, MAX_RANGE_VALUES, Admit, Axis, Choice, Range, Space
 from .case import DEFAULT_OBJECTIVE, Case, SearchSettings, SimSettings
 from .locate import Locator, Problems
 from .schema import CaseSpec, SLOSpec
 
-OBJECTIVES = (DEFAULT_OBJECTIVE, "minimize_latency", "maximize_throughput", "minimize_ttft",
-              "minimize_tpot")
+OBJECTIVES = (DEFAULT_OBJECTIVE, "maximize_capacity", "minimize_latency", "maximize_throughput",
+              "minimize_ttft", "minimize_tpot")
 #: objective names a case file spells as a person would read them: in a YAML case or a marker,
 #: ``maximize_throughput`` is the highest output throughput (higher is better); the earlier
 #: tool's negated "lower is better" score of that name is kept for its task files only
@@ -190,13 +200,127 @@ def _clean(value: float, kind: type) -> int | float:
     return round(value) if kind is int else float(f"{value:.12g}")
 
 
-def grid_of(space: Space, case_name: str, limit: int | None = None) -> list[Configuration]:
-    """The grid of a space (empty when a grid cannot list it: a range without a step, or too
-    many configurations; the grid strategy says so if the case is searched by grid)."""
+def grid_of(space: Space, case_name: str, limit: int | None = None,
+            admit: Admit | None = None) -> list[Configuration]:
+    """The grid of a space, less what ``admit`` rejects (empty when a grid cannot list it: a
+    range without a step, or too many configurations; the grid strategy says so if the case
+    is searched by grid). A constraint that cannot be evaluated raises ConstraintError."""
     try:
-        return space.grid(case_name, limit)
+        return space.grid(case_name, limit, admit)
+    except ConstraintError:
+        raise
     except ValueError:
         return []
+
+
+def _kind(flag: sglang.Flag) -> Kind:
+    if flag.kind is bool:
+        return "bool"
+    return "str" if flag.kind is str else "number"
+
+
+def _spelled(key: str) -> str:
+    return key.strip().lstrip("-").replace("_", "-").lower()
+
+
+def constraint_names(space: Space, base: Mapping[str, FlagValue],
+                     labels: Sequence[str] = ()) -> Resolver:
+    """What a constraint's names read: each flag the case tunes or sets, by the key the case
+    writes, its canonical name, an alias, with dashes or underscores; and ``gpus``."""
+    spellings: dict[str, str] = {}
+    shown: list[str] = []
+    written = [(sglang.lookup(k).name, k) for k in labels if _known(k)]
+    for name, label in [(a.name, a.label) for a in space.axes] + [(n, n) for n in base] + \
+            [(n, k) for n, k in written if n in base]:
+        flag = sglang.BY_NAME[name]
+        for spelling in (flag.name, label, *flag.aliases):
+            spellings.setdefault(_spelled(spelling), flag.name)
+        for spelling in (label, flag.name):
+            if spelling not in shown:
+                shown.append(spelling)
+    strings = {str(v) for a in space.axes if _kind(sglang.BY_NAME[a.name]) == "str"
+               for v in a.values}
+
+    def resolve(name: str) -> tuple[str, Kind]:
+        if name.lower() == GPUS:
+            return GPUS, "number"
+        key = _spelled(name)
+        if key in spellings:
+            canonical = spellings[key]
+            return canonical, _kind(sglang.BY_NAME[canonical])
+        flag = _exact_flag(key)
+        if flag is not None:
+            default = sglang.DEFAULTS.get(flag.name)
+            fix = (f"tune it under parameters, or set it under flags (SGLang's default: "
+                   f"{flag.name}: {format_value(default)})" if default is not None else
+                   "tune it under parameters, or set it under flags")
+            raise ConstraintError(f"the constraint names {name}, which the case neither tunes "
+                                  f"nor sets: {fix}")
+        if name in strings:
+            raise ConstraintError(f"unknown name {name!r}: a string is quoted ('{name}')")
+        raise ConstraintError(f"unknown name {name!r}{did_you_mean(name, [*shown, GPUS])} "
+                              f"(names: {', '.join([*shown, GPUS])})")
+
+    return resolve
+
+
+def _known(key: str) -> bool:
+    try:
+        sglang.lookup(key)
+    except KeyError:
+        return False
+    return True
+
+
+def _exact_flag(key: str) -> sglang.Flag | None:
+    """The catalogue flag ``key`` spells exactly (by name or alias; not a prefix)."""
+    try:
+        flag = sglang.lookup(key)
+    except KeyError:
+        return None
+    return flag if key == flag.name or key in flag.aliases else None
+
+
+def parse_constraints(raw: Sequence[str], *, space: Space, base: Mapping[str, FlagValue],
+                      labels: Sequence[str] = (), problems: Problems) -> Constraints:
+    """The case's constraints, each compiled against the flags the case tunes and sets; each
+    one that does not compile is a problem at ``constraints[i]``."""
+    resolve = constraint_names(space, base, labels)
+    items = []
+    for i, text in enumerate(raw):
+        path: tuple[str | int, ...] = ("constraints", i)
+        try:
+            items.append(compile_constraint(text, resolve, index=i,
+                                            line=problems.locate((*problems.prefix, *path))))
+        except ConstraintError as exc:
+            problems.add(path, exc.message)
+    named = {n for c in items for n in c.names}
+    fixed = tuple((n, v) for n, v in base.items() if n in named)
+    return Constraints(tuple(items), fixed, problems.locate((*problems.prefix, "constraints")))
+
+
+def constrained_grid(space: Space, case_name: str, constraints: Constraints, *,
+                     limit: int | None, problems: Problems) -> list[Configuration]:
+    """The grid less the configurations a constraint that does not name ``gpus`` excludes
+    (those that do are the strategy's, which knows the pool); a problem when no configuration
+    of the space satisfies them."""
+    early = constraints.without_gpus()
+    if not early:
+        return grid_of(space, case_name, limit)
+    admit = early.admits()
+    try:
+        configs = grid_of(space, case_name, limit, admit)
+        if configs:
+            return configs
+        if space.not_enumerable() is None and (space.size or 0) <= MAX_GRID:
+            problems.add(("constraints",), unsatisfied(space, early))
+        elif space.satisfiable(admit) is not True:
+            problems.add(("constraints",), "none of 1,000 configurations drawn from the space "
+                         "satisfies the constraints: loosen them or widen the space")
+    except ConstraintError as exc:
+        problems.add(("constraints", exc.index) if exc.index is not None else ("constraints",),
+                     exc.message)
+    return []
 
 
 def limit_configurations(configs: list[Configuration], limit: int | None) -> \
@@ -221,6 +345,9 @@ def workload_from_spec(spec: CaseSpec) -> Workload:
         dataset_path=w.dataset,
         repeats=w.repeats,
         redeploy=w.redeploy,
+        capacity=Capacity(scenario=w.capacity.scenario, low=w.capacity.low, high=w.capacity.high,
+                          tolerance=w.capacity.tolerance, by=w.capacity.by)
+        if w.capacity is not None else None,
     )
 
 
@@ -257,6 +384,11 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
     """The case a validated spec describes; every semantic problem (unknown flags, bad values,
     SLOs, objective) is found before one error lists them all."""
     problems = Problems(source, locate)
+    if spec.objective == "maximize_capacity" and spec.workload.capacity is None:
+        problems.add(("objective",),
+                     "maximize_capacity ranks configurations by the load a capacity search "
+                     "finds: add workload.capacity (scenario, low, high), or choose another "
+                     "objective")
     if spec.objective not in OBJECTIVES:
         problems.add(("objective",),
                      f"unknown objective {spec.objective!r}: use one of {', '.join(OBJECTIVES)} "
@@ -266,7 +398,10 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
     tuned = {axis.name for axis in space.axes}
     for flag_name in sorted(tuned & set(base)):
         problems.add(("flags",), f"--{flag_name} is both a fixed flag and a tuned parameter")
-    configs = grid_of(space, name, spec.max_configurations)
+    constraints = parse_constraints(spec.constraints, space=space, base=base,
+                                    labels=list(spec.flags), problems=problems)
+    configs = constrained_grid(space, name, constraints, limit=spec.max_configurations,
+                               problems=problems) if not problems else []
     if spec.endpoint and (spec.parameters or spec.flags):
         problems.add(("endpoint",),
                      "a case with an endpoint benchmarks a running server: it cannot set "
@@ -303,4 +438,6 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
                               seed=spec.search.seed, startup_trials=spec.search.startup_trials,
                               line=locate(("search", "strategy"))
                               if "search" in spec.model_fields_set else None),
+        constraints=constraints,
+        grid_limit=spec.max_configurations,
     )

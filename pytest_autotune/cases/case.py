@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..constraints import Constraints
 from ..model import Configuration, FlagValue, Workload
 from ..slo import SLO
 from ..space import Space
@@ -52,7 +53,8 @@ class Case:
     model_path: str
     workload: Workload
     #: the grid of the parameter space (empty when the space cannot be listed: a range without
-    #: a step); a sampling strategy draws from ``space`` instead
+    #: a step), less the configurations a constraint that does not name ``gpus`` excludes, and
+    #: cut to ``grid_limit``; a sampling strategy draws from ``space`` instead
     configurations: tuple[Configuration, ...]
     served_name: str | None = None
     tokenizer: str | None = None
@@ -78,6 +80,12 @@ class Case:
     #: the parameter space: ``configurations`` is its grid, when a grid can list it
     space: Space = field(default_factory=Space)
     search: SearchSettings = SearchSettings()
+    #: conditions every configuration measured satisfies (``constraints:``); those naming
+    #: ``gpus`` are applied by the strategy, which knows the run's GPU pool
+    constraints: Constraints = field(default_factory=Constraints)
+    #: ``max_configurations`` (seed tasks: a grid search's ``max_iterations``): the grid keeps
+    #: its first N configurations that satisfy the constraints
+    grid_limit: int | None = None
 
     @property
     def api_model_name(self) -> str:

@@ -206,6 +206,7 @@ def case_from_seed(data: dict[str, Any], *, source: str, locate: Locator) -> Cas
         },
         space=space,
         search=search,
+        grid_limit=opt.max_iterations if strategy == "grid" else None,
     )
 
 

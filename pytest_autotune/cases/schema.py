@@ -9,7 +9,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SkipValidation, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    field_validator,
+    model_validator,
+)
 
 from ..grammar import SCENARIO_HELP, canonical_scenario
 from ..units import parse_duration
@@ -39,9 +46,40 @@ class ModelSpec(_Strict):
     )
 
 
+class CapacitySpec(_Strict):
+    scenario: str = Field(description="the genai-bench scenario whose load is searched")
+    by: Literal["concurrency"] = Field(
+        "concurrency", description="the load: concurrent users (genai-bench 0.0.5 has no "
+        "open-loop request rate)")
+    low: int = Field(1, ge=1, description="the first load probed")
+    high: int = Field(256, ge=1, description="the highest load probed")
+    tolerance: float = Field(0.1, gt=0.0, le=1.0, description="stop bisecting when the bracket "
+                             "is this share of the load found, e.g. 10% (or one user)")
+
+    @field_validator("scenario", mode="before")
+    @classmethod
+    def _scenario(cls, value: Any) -> Any:
+        return canonical_scenario(value) if isinstance(value, str) else value
+
+    @field_validator("tolerance", mode="before")
+    @classmethod
+    def _tolerance(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().endswith("%"):
+            return float(value.strip()[:-1]) / 100.0
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> CapacitySpec:
+        if self.high < self.low:
+            raise ValueError(f"high ({self.high}) is below low ({self.low})")
+        return self
+
+
 class WorkloadSpec(_Strict):
-    scenarios: list[str] = Field(min_length=1)
-    concurrency: list[int] = Field(min_length=1)
+    scenarios: list[str] = Field(default_factory=list)
+    concurrency: list[int] = Field(default_factory=list)
+    capacity: CapacitySpec | None = Field(
+        None, description="search each configuration's highest load at which every SLO holds")
     max_requests: int = Field(64, ge=1, description="requests per (scenario, concurrency) run")
     max_time: float = Field(60.0, description="time cap per run (genai-bench: whole minutes)")
     warmup_ratio: float | None = Field(None, ge=0.0, lt=1.0)
@@ -92,6 +130,18 @@ class WorkloadSpec(_Strict):
         if seconds <= 0:
             raise ValueError("max_time must be positive")
         return seconds
+
+    @model_validator(mode="after")
+    def _points_or_capacity(self) -> WorkloadSpec:
+        if bool(self.scenarios) != bool(self.concurrency):
+            missing = "concurrency" if self.scenarios else "scenarios"
+            raise ValueError(f"{missing} is missing: scenarios and concurrency go together "
+                             "(the points measured); give both, or neither with a capacity "
+                             "search")
+        if self.capacity is None and not self.scenarios:
+            raise ValueError("a workload needs scenarios and concurrency levels (the points "
+                             "measured), a capacity search, or both")
+        return self
 
     @field_validator("additional_request_params")
     @classmethod
@@ -222,6 +272,10 @@ class CaseSpec(_Strict):
     parameters: dict[str, ParameterSpec] = Field(
         default_factory=dict, description="the space: each key a flag; a list of values, one "
         "value, or a range {low, high} with an optional step or log: true")
+    constraints: list[str] = Field(
+        default_factory=list, description="conditions every configuration measured satisfies, "
+        "such as 'tp-size * dp-size <= gpus': the case's flag names, gpus (the run's GPU pool), "
+        "numbers, quoted strings, + - * / // %, comparisons, in [...], and/or/not")
     search: SearchSpec = Field(default_factory=SearchSpec)  # type: ignore[arg-type]
     extra_args: list[str] = Field(default_factory=list)
     env: list[str] = Field(default_factory=list)

@@ -30,6 +30,8 @@ def format_score(score: float | None, unit: str) -> str:
         return "-"
     if unit == "tok/s":
         return f"{score:,.0f} tok/s"
+    if unit == "users":
+        return f"{score:,.0f} users"
     if unit == "s":
         return format_seconds(score)
     return f"{score:,.4g}"
@@ -137,6 +139,27 @@ def decision_lines(case: CaseReport) -> list[str]:
     return lines
 
 
+def capacity_lines(case: CaseReport) -> list[str]:
+    """``workload.capacity``: the load each configuration's search found."""
+    from ..scoring import capacity_bracket
+
+    scenario = next((t.config.capacity for t in case.trials if t.config.capacity), None)
+    if scenario is None:
+        return []
+    parts = []
+    for number, trial in enumerate(case.trials, 1):
+        capacity, ceiling = capacity_bracket(trial)
+        found: str
+        if capacity is None:
+            found = "none" if trial.status == "ok" else str(trial.status)
+        elif ceiling is None:
+            found = f"≥ {capacity}"
+        else:
+            found = f"{capacity} (missed at {ceiling})"
+        parts.append(f"#{number} {found}")
+    return [f"capacity of {scenario} (users at which every SLO holds): " + "; ".join(parts)]
+
+
 def shortlist_of(report: RunReport, case: CaseReport) -> dict[str, Any] | None:
     """The ``--autotune-shortlist`` estimate of ``case`` kept in the report, if any."""
     for entry in report.extra.get("shortlist") or ():
@@ -241,6 +264,8 @@ def render_cases(tr: Terminal, report: RunReport) -> None:
         tr.write_line("  " + lines[0], bold=True)
         for (number, _), line in zip(rows, lines[1:], strict=True):
             tr.write_line("  " + line, green=number == best_index)
+        for line in capacity_lines(case):
+            tr.write_line("  " + line)
         best = case.best
         entry = shortlist_of(report, case)
         if best is None:

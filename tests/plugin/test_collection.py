@@ -11,8 +11,8 @@ def test_help_lists_the_options(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines([
         "pytest-autotune: tune and guard inference servers:",
-        "*--autotune-mode=MODE*where servers run: sim, local, docker, endpoint*",
-        "*mode a plugin adds (default: sim, the embedded SGLang*",
+        "*--autotune-mode=MODE*where servers run: sim, local, docker,*",
+        "*estimate*mode a plugin adds (default: sim, the*",
         "*--autotune-results-dir=DIR*",
         "  autotune_mode (string):",
     ])

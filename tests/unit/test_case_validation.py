@@ -89,7 +89,7 @@ BAD = [
     ("missing-model", ("model:\n  path: meta-llama/Llama-3.2-1B-Instruct\n", ""),
      "model", None, ["required field is missing"]),
     ("missing-workload-field", ('  scenarios: ["D(100,100)"]\n', ""),
-     "workload.scenarios", None, ["required"]),
+     "workload", None, ["scenarios is missing", "go together"]),
     ("bad-gpu-kind", ("slo:\n", "sim:\n  gpu: rtx4090\nslo:\n"),
      "sim.gpu", 10, ["unknown GPU", "h100"]),
     ("duplicate-value", ("mem-fraction-static: [0.8, 0.9]", "mem-fraction-static: [0.8, 0.8]"),
