@@ -216,6 +216,14 @@ class AutotuneSession:
                 "sim/local/docker, or write a case without them for the endpoint",
                 source=case.source, field="parameters",
             )
+        if self.capabilities.tunes_flags:
+            from .runtimes.release import check_flags, release_for
+
+            image = self.settings.backend_options.get("image")
+            release = release_for(case, mode=self.settings.mode,
+                                  option=self.settings.sglang_version, image=image)
+            if release is not None:
+                check_flags(case, release)
 
     def shortlisted(self, case: Case, plan: Sequence[Configuration] | None) -> \
             Sequence[Configuration] | None:

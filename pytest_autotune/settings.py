@@ -186,6 +186,12 @@ OPTIONS: tuple[Option[Any], ...] = (
     Option("sim-startup-scale", "scale the simulator's model-load and CUDA-graph capture times; "
                                 "overrides the case (default: the case's)", _scale, None,
            metavar="FACTOR"),
+    Option("sglang-version", "the SGLang release the servers run, whose own flags (from "
+                             "its ServerArgs, e.g. 0.5.5 or 0.5.23) every case is checked "
+                             "against at collection (default: the docker image's version tag "
+                             "in docker mode, the installed sglang in local mode; otherwise "
+                             "the plugin's flag catalogue, which 0.5.5 accepts)", str, None,
+           metavar="VERSION"),
     Option("image", "container image for every case in docker mode, overriding the cases' image "
                     "(default: the case's image, else lmsysorg/sglang:v0.5.5.post3-cu129-amd64)",
            str, None, metavar="IMAGE", backend="docker"),
@@ -334,6 +340,8 @@ class Settings:
     study: str | None = None
     #: ``--autotune-shortlist``: measure only the K best configurations by estimate
     shortlist: int | None = None
+    #: ``--autotune-sglang-version``: check cases against this release's own flags
+    sglang_version: str | None = None
     #: options a single backend reads, by option name without the prefix (``docker-shm-size``)
     backend_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -384,6 +392,7 @@ class Settings:
             trials=values["autotune_trials"],
             study=values["autotune_study"] or None,
             shortlist=values["autotune_shortlist"],
+            sglang_version=values["autotune_sglang_version"] or None,
             backend_options={o.name: values[o.dest] for o in OPTIONS if o.backend},
         )
 
