@@ -100,8 +100,17 @@ _IGNORED: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 _TYPES: dict[str, type] = {"s": str, "i": int, "f": float}
 
 
+def unmodelled_flags(args: argparse.Namespace) -> list[str]:
+    """The flags a launch command set that the simulator accepts without modelling them."""
+    return sorted("--" + dest.removeprefix("ignored_").replace("_", "-")
+                  for dest, value in vars(args).items()
+                  if dest.startswith("ignored_") and value not in (None, False, []))
+
+
 def _add_ignored(group: argparse._ArgumentGroup) -> None:
-    for flag, kind, aliases in _IGNORED:
+    from .unmodelled import UNMODELLED
+
+    for flag, kind, aliases in (*_IGNORED, *UNMODELLED):
         names = (flag, *aliases)
         dest = "ignored_" + flag.lstrip("-").replace("-", "_")
         if kind == "b":
@@ -120,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "that accepts sglang.launch_server's flags and behaves like SGLang on a chosen GPU.",
     )
     m = p.add_argument_group("model and tokenizer")
-    m.add_argument("--model-path", type=str, required=True, help="model path or hub id")
+    m.add_argument("--model-path", "--model", type=str, required=True,
+                   help="model path or hub id")
     m.add_argument("--tokenizer-path", type=str, default=None)
     m.add_argument("--load-format", type=str, default="auto", choices=LOAD_FORMATS)
     m.add_argument("--trust-remote-code", action="store_true")

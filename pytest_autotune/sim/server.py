@@ -20,7 +20,7 @@ from typing import Any
 
 from .api import App
 from .catalog import GiB
-from .cli import parse_args
+from .cli import parse_args, unmodelled_flags
 from .config import ResolvedConfig, resolve
 from .engine import Engine, Replica
 from .httpd import HttpProtocol
@@ -117,6 +117,10 @@ class Server:
         log.info(f"server_args=ServerArgs({args_text})")
         for note in cfg.notes:
             log.warning(note)
+        unmodelled = unmodelled_flags(self.args)
+        if unmodelled:
+            log.warning("accepted but not modelled by the simulator (no effect on its numbers): "
+                        + ", ".join(unmodelled))
         if self.args.attention_backend is None:
             log.info(f"Attention backend not explicitly specified. Use {cfg.attention_backend} "
                      "backend by default.", p)

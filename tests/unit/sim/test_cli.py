@@ -4,12 +4,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from pytest_autotune.sim.cli import parse_args
+import pytest_autotune
+from pytest_autotune.sim.cli import parse_args, unmodelled_flags
 
 BASE = ["--model-path", "meta-llama/Llama-3.1-8B-Instruct"]
+DATA = Path(pytest_autotune.__file__).parent / "data" / "sglang"
 
 
 def test_defaults_match_sglang() -> None:
@@ -46,6 +49,38 @@ def test_unmodelled_sglang_flags_are_accepted() -> None:
     args = parse_args([*BASE, "--enable-hierarchical-cache", "--ep-size", "2",
                        "--reasoning-parser", "qwen3", "--lora-paths", "a", "b"])
     assert args.ignored_ep_size == 2
+
+
+def _sample(flag: dict[str, Any]) -> list[str]:
+    """Command-line values of the flag's type and choices."""
+    if flag["type"] == "bool":
+        return []
+    if flag.get("choices"):
+        return [str(flag["choices"][0])]
+    kind = flag.get("item") or flag["type"]
+    return ["1"] if kind in ("int", "float") else ["x"]
+
+
+def test_every_flag_of_sglang_0_5_5_is_accepted() -> None:
+    """A configuration real SGLang 0.5.5 accepts deploys in sim mode too: every option of its
+    catalogue (dumped from its ServerArgs), aliases included, parses here."""
+    flags = json.loads((DATA / "0.5.5.json").read_text())["flags"]
+    rejected = []
+    for name, flag in flags.items():
+        if name in ("model-path", "host", "port", "config"):  # config: a file, read
+            continue
+        for option in (name, *flag.get("aliases", ())):
+            try:
+                parse_args([*BASE, f"--{option}", *_sample(flag)])
+            except SystemExit:
+                rejected.append(option)
+    assert not rejected, f"the simulator rejects SGLang 0.5.5 flags: {rejected}"
+
+
+def test_unmodelled_flags_are_named_once_at_start_up() -> None:
+    args = parse_args([*BASE, "--cpu-offload-gb", "4", "--enable-single-batch-overlap",
+                       "--mem-fraction-static", "0.8"])
+    assert unmodelled_flags(args) == ["--cpu-offload-gb", "--enable-single-batch-overlap"]
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
