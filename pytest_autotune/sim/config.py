@@ -112,19 +112,34 @@ class ResolvedConfig:
         return self.capture_s_per_size * len(self.capture_bs) + self.compile_s
 
 
-def default_capture_list() -> list[int]:
-    return [1, 2, 4, 8, 12, *range(16, 257, 8), *range(272, 513, 16), *range(544, 1025, 32)]
-
-
-def capture_batch_sizes(max_bs: int, explicit: list[int] | None, pool: int) -> list[int]:
-    """Batch sizes SGLang captures: its default list up to ``max_bs`` (or ``--cuda-graph-bs``)."""
-    if explicit:
-        sizes = sorted(set(explicit))
+def default_capture_list(max_bs: int = 1024, *, speculative: bool = False,
+                         disable_padding: bool = False) -> list[int]:
+    """The batch sizes SGLang 0.5.5 generates up to ``max_bs``
+    (``ServerArgs._generate_cuda_graph_batch_sizes``): every size without padding; a finer list
+    for speculative decoding; ``max_bs`` itself only when the list reaches it."""
+    if disable_padding:
+        sizes = list(range(1, max_bs + 1))
+    elif not speculative:
+        sizes = [1, 2, 4, 8, 12, *range(16, 257, 8), *range(272, 512, 16),
+                 *range(512, max_bs + 1, 32)]
     else:
-        sizes = [bs for bs in default_capture_list() if bs <= max_bs]
-        if max_bs not in sizes and max_bs > 0:
-            sizes.append(max_bs)
-    return [bs for bs in sizes if bs <= pool]
+        sizes = [*range(1, 9), *range(10, 33, 2), *range(40, 65, 4), *range(72, 257, 8),
+                 *range(272, max_bs + 1, 16)]
+    return [bs for bs in sizes if bs <= max_bs]
+
+
+def capture_batch_sizes(max_bs: int, explicit: list[int] | None, pool: int, *,
+                        speculative: bool = False, disable_padding: bool = False,
+                        multiple_of: int = 1) -> list[int]:
+    """Batch sizes SGLang captures (``cuda_graph_runner.get_batch_sizes_to_capture``): the
+    generated list (or ``--cuda-graph-bs``), plus the request pool's size when the list goes
+    beyond it, keeping multiples of ``multiple_of`` (two-batch overlap, DP attention) that fit
+    the pool."""
+    sizes = list(explicit) if explicit else default_capture_list(
+        max_bs, speculative=speculative, disable_padding=disable_padding)
+    if sizes and max(sizes) > pool:
+        sizes.append(pool)
+    return sorted({bs for bs in sizes if bs % multiple_of == 0 and 0 < bs <= pool})
 
 
 def _gpu_defaults(total_mib: int, tp: int) -> tuple[int, int]:
@@ -142,14 +157,25 @@ def _gpu_defaults(total_mib: int, tp: int) -> tuple[int, int]:
 
 
 def default_mem_fraction(total_mib: int, chunk: int, max_bs: int, tp: int,
-                         speculative: str | None) -> float:
-    reserved = 512 + max(chunk, 2048) * 1.5 + max_bs * 2 + tp / 8 * 1024
+                         speculative: str | None, *, max_prefill_tokens: int = 16384,
+                         pp: int = 1, dp: int = 1, dp_attention: bool = False) -> float:
+    """SGLang 0.5.5's ``mem_fraction_static`` (``ServerArgs._handle_gpu_memory_settings``):
+    the share of GPU memory left after a reserve for activations (the prefill chunk, or the
+    largest prefill without chunking), CUDA graphs, parallelism and draft models."""
+    reserved = 512.0
+    reserved += max(chunk if chunk > 0 else max_prefill_tokens, 2048) * 1.5
+    reserved += max_bs * 2
+    reserved += tp * pp / 8 * 1024
+    if dp_attention:
+        reserved += max_bs * dp * 3
+        if max_bs > 300:
+            reserved += max_bs * dp * 1.5
     if total_mib > 60 * 1024:
         reserved = max(reserved, 10240)
-    if speculative in ("EAGLE", "EAGLE3", "NEXTN"):
-        reserved += 2048
-    elif speculative == "STANDALONE":
+    if speculative == "STANDALONE":
         reserved += 6144
+    elif speculative is not None and speculative != "NGRAM":
+        reserved += 2048
     return round((total_mib - reserved) / total_mib, 3)
 
 
@@ -267,13 +293,19 @@ def resolve(args: argparse.Namespace) -> ResolvedConfig:
     chunk = args.chunked_prefill_size if args.chunked_prefill_size is not None else chunk_default
     if chunk == 0:
         chunk = -1
-    max_bs = args.cuda_graph_max_bs
-    if max_bs is None:
-        max_bs = max(args.cuda_graph_bs) if args.cuda_graph_bs else max_bs_default
+    # SGLang takes the largest of an explicit --cuda-graph-bs list as the maximum, over
+    # --cuda-graph-max-bs
+    max_bs = args.cuda_graph_max_bs if args.cuda_graph_max_bs is not None else max_bs_default
+    if args.cuda_graph_bs:
+        max_bs = max(args.cuda_graph_bs)
     spec = args.speculative_algorithm
+    pp = max(1, args.ignored_pp_size or 1)
+    dp_attention = bool(args.ignored_enable_dp_attention)
     mfs = args.mem_fraction_static
     if mfs is None:
-        mfs = default_mem_fraction(total_mib, chunk, max_bs, tp, spec)
+        mfs = default_mem_fraction(total_mib, chunk, max_bs, tp, spec,
+                                   max_prefill_tokens=args.max_prefill_tokens, pp=pp, dp=dp,
+                                   dp_attention=dp_attention)
     hopper = gpu.name.startswith(("H100", "H200", "H20"))
     attention = args.attention_backend or ("fa3" if hopper else "flashinfer")
     weight_b, kv_b, flops = _precision(args, gpu)
@@ -321,7 +353,11 @@ def resolve(args: argparse.Namespace) -> ResolvedConfig:
         cfg.max_running_requests = min(max(tokens // 2, 1), pool)
     cfg.req_pool_size = pool
     if not cfg.disable_cuda_graph:
-        cfg.capture_bs = capture_batch_sizes(max_bs, args.cuda_graph_bs, pool)
+        multiple = (2 if args.ignored_enable_two_batch_overlap else 1) * (
+            max(1, tp // dp) if dp_attention else 1)
+        cfg.capture_bs = capture_batch_sizes(
+            max_bs, args.cuda_graph_bs, pool, speculative=spec is not None,
+            disable_padding=bool(args.disable_cuda_graph_padding), multiple_of=multiple)
     cap_max = max(cfg.capture_bs, default=0)
     cfg.graph_bytes = 0 if not cfg.capture_bs else int(
         0.1 * GiB + len(cfg.capture_bs) * 4 * MiB

@@ -25,9 +25,39 @@ def test_tp4_defaults_and_capture_list() -> None:
     assert cfg.cuda_graph_max_bs == 512 and len(cfg.capture_bs) == 52
     assert len(capture_batch_sizes(160, None, 4096)) == 24
     assert len(capture_batch_sizes(256, None, 4096)) == 36
-    assert capture_batch_sizes(100, None, 4096)[-1] == 100
+    assert capture_batch_sizes(100, None, 4096)[-1] == 96  # 0.5.5 does not add the max itself
     assert capture_batch_sizes(256, None, 64)[-1] == 64
     assert default_capture_list()[:6] == [1, 2, 4, 8, 12, 16]
+
+
+# SGLang 0.5.5's own automatic values (ServerArgs._handle_gpu_memory_settings and
+# _generate_cuda_graph_batch_sizes, cuda_graph_runner.get_batch_sizes_to_capture) on an H100
+# (81,559 MiB), one case per difference the simulator used to have
+
+
+def test_no_chunking_reserves_for_the_largest_prefill() -> None:
+    # reserve 512 + 16384 × 1.5 + 256 × 2 + 128 MiB: 0.685 (not 0.874 as with a 2048 chunk)
+    assert cfg_for("--chunked-prefill-size", "-1").mem_fraction_static == 0.685
+
+
+def test_dp_attention_reserves_graph_padding_per_replica() -> None:
+    cfg = cfg_for("--enable-dp-attention", "--dp", "2", "--tp", "2")
+    assert cfg.mem_fraction_static == 0.815  # 0.834 without DP attention's reserve
+
+
+def test_an_explicit_capture_list_sets_the_maximum() -> None:
+    cfg = cfg_for("--cuda-graph-bs", "1", "2", "64", "--cuda-graph-max-bs", "8")
+    assert cfg.cuda_graph_max_bs == 64 and cfg.capture_bs == [1, 2, 64]
+
+
+def test_capture_lists_with_speculation_without_padding_and_an_odd_maximum() -> None:
+    assert capture_batch_sizes(40, None, 4096, speculative=True) == [
+        1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 40]
+    assert capture_batch_sizes(6, None, 4096, disable_padding=True) == [1, 2, 3, 4, 5, 6]
+    assert capture_batch_sizes(100, None, 4096)[-2:] == [88, 96]
+    # a request pool below the list: its size is captured too
+    assert capture_batch_sizes(256, None, 50)[-2:] == [48, 50]
+    assert capture_batch_sizes(16, None, 4096, multiple_of=2) == [2, 4, 8, 12, 16]
 
 
 def test_kv_capacity_formula() -> None:
