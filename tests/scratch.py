@@ -3,9 +3,11 @@ check that no simulator process outlives the test."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import textwrap
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -44,3 +46,15 @@ def case(name: str, body: str) -> str:
     body = textwrap.dedent(body)
     workload = "" if body.startswith("workload:") or "\nworkload:" in body else WORKLOAD
     return f"name: {name}\n{BASE}{workload}{body}"
+
+
+def run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """pytest in a subprocess on the project, skip reasons shown, no cache."""
+    return project.runpytest_subprocess(*args, "-rs", "-p", "no:cacheprovider")
+
+
+def results(project: pytest.Pytester, name: str) -> dict[str, Any]:
+    """The case's results file (the earlier tool's ``<name>_results.json`` layout)."""
+    data: dict[str, Any] = json.loads(
+        (project.path / "results" / f"{name}_results.json").read_text())
+    return data

@@ -3,12 +3,11 @@ SLO holds, found by probing; every probe is a point of the report; ``maximize_ca
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from ..scratch import case
+from ..scratch import case, results, run
 from ..standin import use_standin
 
 CAPACITY = """\
@@ -20,16 +19,6 @@ workload:
 slo: ["ttft.p99 <= 300ms", "error_rate <= 1%"]
 objective: maximize_capacity
 """
-
-
-def run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return project.runpytest_subprocess(*args, "-rs", "-p", "no:cacheprovider")
-
-
-def results(project: pytest.Pytester, name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        (project.path / "results" / f"{name}_results.json").read_text())
-    return data
 
 
 def probes(entry: dict[str, Any]) -> list[tuple[int, str]]:

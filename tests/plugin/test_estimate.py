@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from ..scratch import case
+from ..scratch import case, results, run
 
 GRID = """\
 parameters:
@@ -17,16 +16,6 @@ parameters:
 workload: {scenarios: ["D(200,50)"], concurrency: [1, 16], max_requests: 32}
 slo: ["error_rate <= 1%"]
 """
-
-
-def run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return project.runpytest_subprocess(*args, "-rs", "-p", "no:cacheprovider")
-
-
-def results(project: pytest.Pytester, name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        (project.path / "results" / f"{name}_results.json").read_text())
-    return data
 
 
 def run_dir(project: pytest.Pytester) -> Path:

@@ -5,13 +5,12 @@ stand-in, tests/standin, which writes each run's file as that run ends, as genai
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ..scratch import case
+from ..scratch import case, results, run
 from ..standin import use_standin
 
 pytestmark = [pytest.mark.slow]
@@ -27,16 +26,6 @@ workload: {scenarios: ["D(50,20)"], concurrency: [1, 4, 16], max_requests: 8}
 slo: ["ttft.p50 <= 1us", "error_rate <= 1%"]
 """
 REASON = "pruned: ttft.p50 <= 1us already missed at D(50,20)-c1"
-
-
-def run(project: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return project.runpytest_subprocess(*args, "-rs", "-p", "no:cacheprovider")
-
-
-def results(project: pytest.Pytester, name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        (project.path / "results" / f"{name}_results.json").read_text())
-    return data
 
 
 def points(data: dict[str, Any]) -> list[tuple[str, str, str | None]]:
