@@ -69,7 +69,7 @@ def prefill_mfu(params: float, gpu_name: str) -> float:
         mfu = 0.6
     else:
         mfu = 0.4 + 0.2 * math.log(billions / 1.3) / math.log(7.0 / 1.3)
-    if gpu_name.startswith("H20"):
+    if gpu_name == "H20":  # not "H200-SXM": a prefix test took H200 for H20
         mfu *= 1.15
     return min(mfu, 0.7)
 

@@ -111,3 +111,10 @@ def test_startup_times_scale() -> None:
     assert 1.5 < one_b.load_s < 3.0 and 13 < one_b.capture_s < 20  # seed: ~2 s and ~16 s
     assert cfg_for("--cuda-graph-max-bs", "32").capture_s < full.capture_s / 3
     assert cfg_for("--disable-cuda-graph").capture_s == 0
+
+
+def test_only_h20_gets_the_weak_tensor_core_prefill_bonus() -> None:
+    from pytest_autotune.sim.costmodel import prefill_mfu
+
+    assert prefill_mfu(8e9, "H100-SXM") == prefill_mfu(8e9, "H200-SXM") == 0.6
+    assert prefill_mfu(8e9, "H20") == pytest.approx(0.69)
