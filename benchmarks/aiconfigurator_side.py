@@ -26,8 +26,11 @@ from typing import Any
 
 
 def estimate(request: dict[str, Any]) -> dict[str, Any]:
-    from aiconfigurator.cli.api import cli_estimate
-    from aiconfigurator.sdk.perf_database import get_latest_database_version
+    # installed in AIConfigurator's own venv (scripts/ensure-aiconfigurator-venv), not this one
+    from aiconfigurator.cli.api import cli_estimate  # type: ignore[import-not-found]
+    from aiconfigurator.sdk.perf_database import (  # type: ignore[import-not-found]
+        get_latest_database_version,
+    )
 
     backend = request.get("backend", "sglang")
     versions: dict[str, str] = {}
