@@ -418,6 +418,7 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
         tokenizer=spec.model.tokenizer,
         runtime=spec.runtime,
         image=spec.image,
+        sglang_version=spec.sglang_version,
         launcher=tuple(spec.launcher) if spec.launcher else None,
         base_flags=tuple(base.items()),
         extra_args=tuple(spec.extra_args),

@@ -60,6 +60,8 @@ class Case:
     tokenizer: str | None = None
     runtime: str = "sglang"
     image: str | None = None
+    #: the SGLang release the servers run, when the case names it (``sglang_version``)
+    sglang_version: str | None = None
     launcher: tuple[str, ...] | None = None
     base_flags: tuple[tuple[str, FlagValue], ...] = ()
     extra_args: tuple[str, ...] = ()

@@ -267,6 +267,9 @@ class CaseSpec(_Strict):
     model: ModelSpec
     runtime: Literal["sglang"] = "sglang"
     image: str | None = None
+    sglang_version: str | None = Field(
+        None, description="the SGLang release the servers run (e.g. 0.5.23): every flag is "
+        "checked against its own flags; --autotune-sglang-version overrides it")
     launcher: list[str] | None = Field(None, min_length=1)
     flags: dict[str, ParamValue] = Field(default_factory=dict)
     parameters: dict[str, ParameterSpec] = Field(

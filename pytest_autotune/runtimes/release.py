@@ -2,8 +2,8 @@
 catalogue (``pytest_autotune/data/sglang/<version>.json``, dumped from the release's
 ``ServerArgs`` by scripts/sglang-catalogue).
 
-The release is known from ``--autotune-sglang-version``, else from the docker image's tag when
-it names a version (``lmsysorg/sglang:v0.5.23-cu129-amd64``), else from the sglang installed
+The release is known from ``--autotune-sglang-version``, else from the case's ``sglang_version``,
+else from the docker image's tag when it names a version (``lmsysorg/sglang:v0.5.23-cu129-amd64``), else from the sglang installed
 here in local mode. When none of these says, nothing is checked beyond the plugin's own flag
 catalogue (which SGLang 0.5.5, the default image's release, accepts whole): guessing a release
 would refuse the ``extra_args`` that exist for flags of newer releases.
@@ -52,6 +52,8 @@ def release_for(case: Case, *, mode: str, option: str | None, image: str | None)
     """The release ``case`` runs in ``mode``, when something says which."""
     if option:
         return Release(option, "--autotune-sglang-version")
+    if case.sglang_version:
+        return Release(case.sglang_version, "the case's sglang_version")
     if mode == "docker":
         chosen = image or case.image or DEFAULT_IMAGE
         version = version_in_image(chosen)

@@ -82,3 +82,11 @@ def test_extra_args_are_checked_against_a_known_release(tmp_path: Path) -> None:
     assert message.startswith("chat.yaml: extra_args: SGLang 0.5.5 has no flag --enable-hicache "
                               "(did you mean --enable-hierarchical-cache?")
     assert "cpu-offload-gb" not in message  # 0.5.5 has it
+
+
+def test_a_case_can_name_its_release(tmp_path: Path) -> None:
+    c = case(tmp_path, CASE + "sglang_version: 0.5.23\n")
+    assert release_for(c, mode="sim", option=None, image=None) == Release(
+        "0.5.23", "the case's sglang_version")
+    assert release_for(c, mode="sim", option="0.5.5", image=None) == Release(
+        "0.5.5", "--autotune-sglang-version")
