@@ -229,3 +229,83 @@ def test_the_catalogue_file_is_what_the_release_says(
     assert out.read_text(encoding="utf-8") == shipped.read_text(encoding="utf-8"), (
         f"{shipped.relative_to(ROOT)} is stale: run "
         f"$(scripts/ensure-sglang-venv {version}) scripts/sglang-catalogue")
+
+
+# -- SGLang's own benchmark client against the simulator ------------------------------------------
+def english_dataset(path: Path, count: int = 200) -> Path:
+    """ShareGPT-format conversations of English verse (genai-bench's bundled public-domain
+    sonnets), so ``sglang.bench_serving`` samples real text instead of downloading ShareGPT."""
+    spec = importlib.util.find_spec("genai_bench")  # not imported: it monkey-patches gevent
+    assert spec is not None and spec.submodule_search_locations
+    text = (Path(spec.submodule_search_locations[0]) / "data" / "sonnet.txt").read_text()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+
+    def verse(start: int, n: int) -> str:
+        return " ".join(lines[(start + k) % len(lines)] for k in range(n))
+
+    rows = [{"id": str(i), "conversations": [
+        {"from": "human", "value": verse(i * 7, 24)}, {"from": "gpt", "value": verse(i * 7, 6)}]}
+        for i in range(count)]
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def client_tokenizer(path: Path) -> Path:
+    """The simulator's tokenizer as transformers 4.x (sglang 0.5.5's pin) loads it."""
+    import shutil
+
+    from pytest_autotune.deploy import BUILTIN_TOKENIZER
+
+    shutil.copytree(BUILTIN_TOKENIZER, path)
+    config = json.loads((path / "tokenizer_config.json").read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    (path / "tokenizer_config.json").write_text(json.dumps(config))
+    return path
+
+
+@pytest.mark.parametrize("concurrency", [1, 4, 8])
+def test_sglang_bench_serving_measures_what_the_simulator_did(
+    sglang_python: Callable[[str], Path], tmp_path: Path, concurrency: int,
+) -> None:
+    """SGLang's own client (``python -m sglang.bench_serving``, backend sglang-oai, English text
+    prompts) against a simulator: its TPOT, output throughput and input token counts within
+    2 % of the simulator's ground truth, its TTFT within 5 ms."""
+    from ..e2e.sim.conftest import start_sim
+
+    python = sglang_python(DEFAULT_RELEASE)
+    sim = start_sim(tmp_path, "--sim-noise", "0")
+    try:
+        sim.wait_ready()
+        out = tmp_path / "bench.jsonl"
+        prompts = 16 * concurrency + 16
+        argv = [str(python), "-m", "sglang.bench_serving", "--backend", "sglang-oai",
+                "--host", "127.0.0.1", "--port", str(sim.port),
+                "--model", "meta-llama/Llama-3.1-8B-Instruct",
+                "--tokenizer", str(client_tokenizer(tmp_path / "tokenizer")),
+                "--dataset-name", "random",
+                "--dataset-path", str(english_dataset(tmp_path / "sonnets.json")),
+                "--random-input-len", "300", "--random-output-len", "64",
+                "--random-range-ratio", "1", "--num-prompts", str(prompts),
+                "--max-concurrency", str(concurrency), "--warmup-requests", "1",
+                "--disable-tqdm", "--output-file", str(out)]
+        done = _run(argv, timeout=300)
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    finally:
+        sim.stop()
+    result = json.loads(out.read_text().splitlines()[-1])
+    truth = [json.loads(line) for line in sim.truth.read_text().splitlines()]
+    measured = truth[-result["completed"]:]  # the benchmark's requests, after its warm-up
+    assert result["completed"] == prompts and len(measured) == prompts
+
+    def mean(key: str) -> float:
+        return sum(float(r[key]) for r in measured) / len(measured)
+
+    span = max(r["last_token_sent"] for r in measured) - min(r["arrival"] for r in measured)
+    true_throughput = sum(r["output_tokens"] for r in measured) / span
+    assert result["mean_tpot_ms"] / 1e3 == pytest.approx(mean("tpot"), rel=0.02)
+    assert result["output_throughput"] == pytest.approx(true_throughput, rel=0.02)
+    # the first token as the server sent it (a CPU-starved simulator can send late)
+    sent = sum(r["first_token_sent"] - r["arrival"] for r in measured) / len(measured)
+    assert abs(result["mean_ttft_ms"] / 1e3 - sent) < 0.005
+    assert result["total_input_tokens"] == pytest.approx(
+        sum(r["input_tokens"] for r in measured), rel=0.02)
