@@ -36,11 +36,7 @@ def provisional_trial(case: Case, config: Configuration,
     """The trial a configuration would report now, scored by the case's built-in objective."""
     from . import scoring
 
-    identity = ConfigIdentity(case=case.name, source=case.source, config_id=config.id,
-                              config_key=config.key, index=config.index,
-                              params=config.as_dict(), objective=case.objective,
-                              steepness=case.penalty_steepness)
-    trial = Trial(config=identity, expected_points=len(results))
+    trial = Trial(config=ConfigIdentity.of(case, config), expected_points=len(results))
     trial.points = [PointResult(point, "passed", metrics, tuple(evaluate(case.slos, metrics)))
                     for point, metrics in sorted(results.items())]
     scoring.score_builtin(trial)

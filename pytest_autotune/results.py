@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .gate import Change
 from .model import FlagValue, Metrics, WorkloadPoint
 from .slo import Verdict
 from .stats import Interval
+
+if TYPE_CHECKING:
+    from .cases.case import Case
+    from .model import Configuration
 
 #: 1: the first layout (no checks on load); 2: the same layout, checked on load; 3: intervals
 #: on metrics and verdict states (met, missed, unresolved)
@@ -81,6 +85,19 @@ class ConfigIdentity:
     @property
     def labelled_params(self) -> dict[str, FlagValue]:
         return {self.labels.get(k, k): v for k, v in self.params.items()}
+
+    @classmethod
+    def of(cls, case: Case, config: Configuration, *, mode: str = "sim",
+           simulated: bool = False, launch_command: Sequence[str] = ()) -> ConfigIdentity:
+        """The identity of ``config`` of ``case``, measured in ``mode``."""
+        capacity = case.workload.capacity
+        return cls(
+            case=case.name, source=case.source, config_id=config.id, config_key=config.key,
+            index=config.index, params=config.as_dict(), labels=dict(config.labels), mode=mode,
+            simulated=simulated, objective=case.objective, steepness=case.penalty_steepness,
+            seed=dict(case.seed), launch_command=tuple(launch_command),
+            capacity=capacity.scenario if capacity is not None else None,
+        )
 
 
 @dataclass(frozen=True)

@@ -359,15 +359,9 @@ class AutotuneSession:
             return None
         case = info.case
         measured = item.stash.get(MEASUREMENT_KEY, None) or Measurement()
-        capacity = case.workload.capacity
-        identity = ConfigIdentity(
-            case=case.name, source=case.source, config_id=config.id, config_key=config.key,
-            index=config.index, params=config.as_dict(), labels=dict(config.labels),
-            mode=self.settings.mode, simulated=self.capabilities.simulated,
-            objective=case.objective, steepness=case.penalty_steepness, seed=dict(case.seed),
-            launch_command=self.service.launch_command(case, config),
-            capacity=capacity.scenario if capacity is not None else None,
-        )
+        identity = ConfigIdentity.of(case, config, mode=self.settings.mode,
+                                     simulated=self.capabilities.simulated,
+                                     launch_command=self.service.launch_command(case, config))
         expected = self.expected.get(info.group, 1) + len(self.other_probes(info, measured))
         return PointRecord(
             config=identity, point=measured.point or info.point, outcome=outcome,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -79,19 +80,11 @@ class Shortlist:
         return self.chosen.index(key) + 1 if key in self.chosen else None
 
 
-def _identity(case: Case, config: Configuration, launch: Sequence[str]) -> ConfigIdentity:
-    return ConfigIdentity(
-        case=case.name, source=case.source, config_id=config.id, config_key=config.key,
-        index=config.index, params=config.as_dict(), labels=dict(config.labels),
-        mode="estimate", simulated=True, objective=case.objective,
-        steepness=case.penalty_steepness, seed=dict(case.seed), launch_command=tuple(launch),
-    )
-
-
 def estimate_trial(service: Any, case: Case, config: Configuration) -> Trial:
     """Deploy ``config`` in estimate mode and measure every point of the case's workload."""
     points: list[WorkloadPoint] = case.workload.points()
-    identity = _identity(case, config, service.launch_command(case, config))
+    identity = ConfigIdentity.of(case, config, mode="estimate", simulated=True,
+                                 launch_command=service.launch_command(case, config))
     records: list[PointRecord] = []
 
     def record(point: WorkloadPoint, outcome: Outcome, reason: str | None = None,
@@ -128,8 +121,6 @@ def estimate_trial(service: Any, case: Case, config: Configuration) -> Trial:
 def build(case: Case, configs: Sequence[Configuration], k: int, settings: Settings,
           run_id: str, score: Scorer, pool_size: int) -> Shortlist:
     """Estimate every configuration and choose the ``k`` best by score."""
-    import time
-
     from .deploy import DeploymentService
     from .scoring import objective_of
 
@@ -145,12 +136,12 @@ def build(case: Case, configs: Sequence[Configuration], k: int, settings: Settin
         trial = estimate_trial(service, case, config)
         direction = objective_of(trial).direction
         value = score(trial)
-        outcome = "passed" if value is not None else _why_not(trial)[0]
+        interval = trial.score_interval if value is not None else None
+        outcome, reason = ("passed", None) if value is not None else _why_not(trial)
         estimates.append(Estimate(
             config.id, config.key, config.index, value,
-            trial.score_interval.low if value is not None and trial.score_interval else None,
-            trial.score_interval.high if value is not None and trial.score_interval else None,
-            outcome, None if value is not None else _why_not(trial)[1]))
+            interval.low if interval else None, interval.high if interval else None,
+            outcome, reason))
     scored = [e for e in estimates if e.score is not None]
     sign = 1.0 if direction == "maximize" else -1.0
     scored.sort(key=lambda e: (-sign * (e.score or 0.0), e.index))
@@ -158,7 +149,7 @@ def build(case: Case, configs: Sequence[Configuration], k: int, settings: Settin
                      [e.config_key for e in scored[:k]], time.monotonic() - started)
 
 
-def _why_not(trial: Trial) -> tuple[str, str]:
+def _why_not(trial: Trial) -> tuple[str, str | None]:
     for outcome in ("infeasible", "error"):
         reasons = [p.reason for p in trial.points if p.outcome == outcome]
         if reasons:

@@ -2,11 +2,12 @@
 catalogue (``pytest_autotune/data/sglang/<version>.json``, dumped from the release's
 ``ServerArgs`` by scripts/sglang-catalogue).
 
-The release is known from ``--autotune-sglang-version``, else from the case's ``sglang_version``,
-else from the docker image's tag when it names a version (``lmsysorg/sglang:v0.5.23-cu129-amd64``), else from the sglang installed
-here in local mode. When none of these says, nothing is checked beyond the plugin's own flag
-catalogue (which SGLang 0.5.5, the default image's release, accepts whole): guessing a release
-would refuse the ``extra_args`` that exist for flags of newer releases.
+The release is known from ``--autotune-sglang-version``, else from the case's
+``sglang_version``, else from the docker image's tag when it names a version
+(``lmsysorg/sglang:v0.5.23-cu129-amd64``), else from the sglang installed here in local mode.
+When none of these says, nothing is checked beyond the plugin's own flag catalogue (which SGLang
+0.5.5, the default image's release, accepts whole): guessing a release would refuse the
+``extra_args`` that exist for flags of newer releases.
 """
 
 from __future__ import annotations
