@@ -290,6 +290,9 @@ class AutotuneSession:
         """After every deselection (-k, --lf, ...): the points each deployment will measure in
         this process, so one benchmark run covers them all."""
         infos = [i for i in (item.stash.get(ITEM_KEY, None) for item in session.items) if i]
+        render = self.settings.backend_options.get("ome-render")
+        if render:
+            self.render_ome(infos, Path(render))
         if not infos:
             return
         self.expected.clear()
@@ -297,6 +300,35 @@ class AutotuneSession:
         for info in infos:
             self.service.plan(info.group, info.point)
             self.expected[info.group] = self.expected.get(info.group, 0) + 1
+
+    def render_ome(self, infos: Sequence[ItemInfo], folder: Path) -> None:
+        """``--autotune-ome-render=DIR``: each collected configuration's InferenceService as
+        ``DIR/<case>/<name>.yaml``, then stop: nothing is deployed (a trial slot renders its
+        case's whole grid, the configurations it may choose from)."""
+        from .backends.base import ServerSpec
+        from .backends.ome import OmeBackend
+        from .backends.ome_manifest import render_yaml
+        from .backends.registry import make_backend
+
+        backend = make_backend(self.settings, "ome")
+        assert isinstance(backend, OmeBackend)
+        if not folder.is_absolute():
+            folder = self.config.rootpath / folder
+        chosen: dict[tuple[str, str], tuple[Case, Configuration]] = {}
+        for info in infos:
+            for config in [info.config] if info.config else info.case.configurations:
+                chosen.setdefault((info.case.name, config.hash), (info.case, config))
+        written = []
+        for case, config in chosen.values():
+            spec = ServerSpec.from_case(case, config)
+            manifest = backend.manifest(spec, run_id="render", owned=False)
+            path = folder / case.name / f"{manifest['metadata']['name']}.yaml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render_yaml(manifest, case_source=case.source), encoding="utf-8")
+            written.append(path)
+        cases = len({case.name for case, _ in chosen.values()})
+        pytest.exit(f"--autotune-ome-render: wrote {len(written)} InferenceService manifest(s) "
+                    f"of {cases} case(s) to {folder}; nothing was deployed", returncode=0)
 
     def pytest_report_collectionfinish(self, config: pytest.Config, start_path: Path,
                                        items: Sequence[pytest.Item]) -> list[str]:
@@ -536,7 +568,12 @@ class AutotuneSession:
             self.swept_at_end = self.backend.sweep()
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or self.report is None or self.context is None:
+        if self.is_worker:
+            return
+        swept = (self._service.swept or []) if self._service is not None else []
+        for line in [*swept, *self.swept_at_end]:  # what dead runs and crashed workers left
+            terminalreporter.write_line(f"autotune: removed {line}")
+        if self.report is None or self.context is None:
             return
         from .report.writers import run_writers
 

@@ -23,7 +23,7 @@ from .units import parse_duration
 
 #: the modes this package deploys itself; a ``pytest_autotune_make_backend`` implementation
 #: may add others (the session checks the chosen mode against the hook at configure time)
-MODES = ("sim", "local", "docker", "endpoint", "estimate")
+MODES = ("sim", "local", "docker", "ome", "endpoint", "estimate")
 T = TypeVar("T")
 
 
@@ -57,6 +57,21 @@ def _duration(value: str) -> float:
     if seconds <= 0:
         raise ValueError(f"expected a positive duration, got {value!r}")
     return seconds
+
+
+def _access(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in ("auto", "port-forward", "service"):
+        raise ValueError(f"expected auto, port-forward or service; got {value!r}")
+    return mode
+
+
+def _k8s_name(value: str) -> str:
+    name = value.strip()
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", name):
+        raise ValueError(f"{value!r} is not a Kubernetes name (lower-case letters, digits and "
+                         "'-', at most 63)")
+    return name
 
 
 def _scale(value: str) -> float:
@@ -205,6 +220,29 @@ OPTIONS: tuple[Option[Any], ...] = (
     Option("hf-cache", "docker mode: host directory mounted as the containers' Hugging Face cache, "
                        "or 'none' (default: $HF_HOME, else ~/.cache/huggingface)", str, None,
            metavar="DIR", backend="docker"),
+    Option("ome-namespace", "ome mode: namespace of the InferenceServices, overriding the cases' "
+                            "ome.namespace (default: the case's, else default)", _k8s_name, None,
+           metavar="NAME", backend="ome"),
+    Option("ome-kubeconfig", "ome mode: the kubeconfig file (default: $KUBECONFIG, else "
+                             "~/.kube/config; inside a pod, its service account)", str, None,
+           metavar="PATH", backend="ome"),
+    Option("ome-context", "ome mode: the kubeconfig context (default: its current context)",
+           str, None, metavar="NAME", backend="ome"),
+    Option("ome-access", "ome mode: how the benchmark reaches a server: port-forward (through "
+                         "the API server, from anywhere), service (the URL OME publishes; "
+                         "pytest runs in the cluster), or auto (default: auto: service inside a "
+                         "pod, else port-forward)", _access, "auto", metavar="MODE",
+           backend="ome"),
+    Option("ome-runtime", "ome mode: the ClusterServingRuntime of every case, overriding the "
+                          "cases' ome.runtime (default: the case's, else OME selects one)",
+           _k8s_name, None, metavar="NAME", backend="ome"),
+    Option("ome-render", "write each configuration's InferenceService manifest (YAML, "
+                         "kubectl-apply-able, one file per configuration) to DIR and exit "
+                         "without deploying (default: deploy)", str, None, metavar="DIR",
+           backend="ome"),
+    Option("max-parallel", "ome mode: the most InferenceServices this machine's runs hold at "
+                           "once, across xdist workers (default: one per worker)",
+           _positive_int, None, metavar="N", backend="ome"),
     Option("search", "the search strategy of every case: grid, random, optuna (pip install "
                      "'pytest-autotune[search]'), or one a plugin adds; overrides the case's "
                      "search.strategy (default: the case's, else grid)", _strategy, None,

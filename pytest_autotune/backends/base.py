@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ..cases.case import Case, SimSettings
+from ..cases.case import Case, OmeSettings, SimSettings
 from ..model import Configuration, FlagValue
 from ..runtimes import sglang
 
@@ -33,7 +33,10 @@ class ServerSpec:
     endpoint: str | None = None
     gpus: int = 1
     sim: SimSettings = field(default_factory=SimSettings)
+    ome: OmeSettings = field(default_factory=OmeSettings)
     deploy_timeout: float = 600.0
+    #: the model name clients send (``Case.api_model_name``)
+    api_model_name: str | None = None
 
     @classmethod
     def from_case(cls, case: Case, config: Configuration) -> ServerSpec:
@@ -53,7 +56,9 @@ class ServerSpec:
             gpus=(case.gpus_per_server if case.gpus_per_server is not None
                   else sglang.gpus_needed(dict(flags))),
             sim=case.sim,
+            ome=case.ome,
             deploy_timeout=case.deploy_timeout,
+            api_model_name=case.api_model_name,
         )
 
     @property

@@ -42,6 +42,18 @@ def make_backend(settings: Settings, mode: str) -> Backend | None:
             ulimits=parse_ulimits(settings.backend_option("docker-ulimits")),
             hf_cache=hf_cache_dir(settings.backend_option("hf-cache")),
         ))
+    if mode == "ome":
+        from .ome import OmeBackend, OmeOptions
+
+        return OmeBackend(OmeOptions(
+            namespace=settings.backend_option("ome-namespace"),
+            kubeconfig=settings.backend_option("ome-kubeconfig"),
+            context=settings.backend_option("ome-context"),
+            access=settings.backend_option("ome-access"),
+            runtime=settings.backend_option("ome-runtime"),
+            max_parallel=settings.backend_option("max-parallel"),
+            lock_dir=settings.lock_dir,
+        ))
     if mode == "endpoint":
         from .endpoint import EndpointBackend
 

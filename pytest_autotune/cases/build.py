@@ -23,7 +23,7 @@ from ..model import Capacity, Configuration, FlagValue, Workload, format_value
 from ..runtimes import sglang
 from ..slo import SLO, parse_slo
 from ..space import MAX_GRID, MAX_RANGE_VALUES, Admit, Axis, Choice, Range, Space
-from .case import DEFAULT_OBJECTIVE, Case, SearchSettings, SimSettings
+from .case import DEFAULT_OBJECTIVE, Case, OmeSettings, SearchSettings, SimSettings
 from .locate import Locator, Problems
 from .schema import CaseSpec, SLOSpec
 
@@ -431,6 +431,7 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
         slos=tuple(slos),
         objective=YAML_ALIASES.get(spec.objective, spec.objective),
         sim=SimSettings(**spec.sim.model_dump()),
+        ome=OmeSettings(**spec.ome.model_dump()),
         deploy_timeout=timeouts.deploy,
         bench_timeout=timeouts.bench,
         description=spec.description,

@@ -46,6 +46,22 @@ class SimSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class OmeSettings:
+    """Where ``ome`` mode deploys a case's servers (its ``ome:`` block; options may override it).
+
+    None means "decide at deploy time": the base model from the model path, the runtime by OME's
+    automatic selection, the namespace from ``--autotune-ome-namespace`` or ``default``."""
+
+    #: the ClusterBaseModel (or BaseModel) the InferenceService serves
+    base_model: str | None = None
+    base_model_kind: str = "ClusterBaseModel"
+    #: the ClusterServingRuntime (or ServingRuntime) whose engine the flags are added to
+    runtime: str | None = None
+    runtime_kind: str = "ClusterServingRuntime"
+    namespace: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     name: str
     source: str
@@ -74,6 +90,7 @@ class Case:
     #: steepness of the earlier tool's exponential SLO penalty
     penalty_steepness: float = 0.1
     sim: SimSettings = SimSettings()
+    ome: OmeSettings = OmeSettings()
     deploy_timeout: float = 600.0
     bench_timeout: float | None = None
     description: str = ""

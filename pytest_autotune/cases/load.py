@@ -16,10 +16,13 @@ from ..errors import AutotuneWarning, ConfigError
 from ..model import Workload
 from ..slo import SLO
 from .build import case_from_spec, grid_of, parse_space
-from .case import Case, SearchSettings, SimSettings
+from .case import Case, OmeSettings, SearchSettings, SimSettings
 from .locate import Locator, Problems, config_error, locator, no_lines
 from .schema import CASE_KEYS, CaseSpec, SimSpec, WorkloadSpec, canonical_scenario
 from .seed import IGNORED, PARALLEL_KEYS, SEED_STRATEGIES, SeedTask, seed_parameter_values
+
+#: a Kubernetes object name: the earlier tool named OME ClusterBaseModels in model.id_or_path
+OME_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def _read(path: Path) -> tuple[str, Any]:
@@ -195,6 +198,9 @@ def case_from_seed(data: dict[str, Any], *, source: str, locate: Locator) -> Cas
         objective=opt.objective,
         penalty_steepness=task.slo.steepness if task.slo else 0.1,
         sim=SimSettings(),
+        # the earlier tool's OME mode: the model is a ClusterBaseModel in model.namespace
+        ome=OmeSettings(base_model=task.model.path if OME_NAME.match(task.model.path) else None,
+                        namespace=task.model.namespace),
         deploy_timeout=opt.timeout_per_iteration,
         bench_timeout=opt.timeout_per_iteration,
         description=str(data.get("description", "")),

@@ -182,6 +182,32 @@ class SLOSpec(_Strict):
     weight: float = Field(1.0, ge=0.0)
 
 
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+class OmeSpec(_Strict):
+    base_model: str | None = Field(
+        None, description="the ClusterBaseModel (or BaseModel) to serve (default: the model "
+        "path's last part in OME's naming, e.g. meta-llama/Llama-3.2-1B-Instruct → "
+        "llama-3-2-1b-instruct)")
+    base_model_kind: Literal["ClusterBaseModel", "BaseModel"] = "ClusterBaseModel"
+    runtime: str | None = Field(
+        None, description="the ClusterServingRuntime (or ServingRuntime) to run the engine with "
+        "(default: OME selects one for the model)")
+    runtime_kind: Literal["ClusterServingRuntime", "ServingRuntime"] = "ClusterServingRuntime"
+    namespace: str | None = Field(
+        None, description="namespace of the InferenceServices (default: "
+        "--autotune-ome-namespace, else default)")
+
+    @field_validator("base_model", "runtime", "namespace")
+    @classmethod
+    def _k8s_name(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > 63 or not _K8S_NAME.match(value)):
+            raise ValueError(f"{value!r} is not a Kubernetes name: lower-case letters, digits "
+                             "and '-', at most 63, starting and ending with a letter or digit")
+        return value
+
+
 class TimeoutSpec(_Strict):
     deploy: float = 600.0
     bench: float | None = None
@@ -290,6 +316,7 @@ class CaseSpec(_Strict):
     objective: str = "max_output_throughput"
     max_configurations: int | None = Field(None, ge=1)
     sim: SimSpec = Field(default_factory=SimSpec)  # type: ignore[arg-type]
+    ome: OmeSpec = Field(default_factory=OmeSpec)  # type: ignore[arg-type]
     timeouts: TimeoutSpec = Field(default_factory=TimeoutSpec)
 
     @field_validator("name")
