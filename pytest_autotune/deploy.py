@@ -44,8 +44,14 @@ def config_dirname(config: Configuration) -> str:
     return f"{config.index:03d}-{slug}-{config.hash}"
 
 
+def served_by_simulator(server_info: Mapping[str, object]) -> bool:
+    """Whether the server is this package's simulator, whatever deployed it (an image or an
+    InferenceService that runs it): its ``/get_server_info`` version ends in ``-sim``."""
+    return str(server_info.get("version", "")).endswith("-sim")
+
+
 def tokenizer_for(case: Case, *, simulated: bool) -> str:
-    """The tokenizer genai-bench uses: the simulator's own with a simulated backend (it counts
+    """The tokenizer genai-bench uses: the simulator's own when the simulator serves (it counts
     tokens with it); otherwise the case's, or the model directory."""
     if simulated or case.tokenizer == "builtin":
         return str(BUILTIN_TOKENIZER)
@@ -437,8 +443,9 @@ class DeploymentService:
                     return self._start(server, spec, again)
 
                 central, tail = self.settings.noise_floor
+                simulated = caps.simulated or served_by_simulator(handle.server_info)
                 yield Deployment(case, config, handle, self.settings, artifacts, planned,
-                                 self.bench, self.bench_sink, caps.simulated,
+                                 self.bench, self.bench_sink, simulated,
                                  passes=self.pass_plan(case), floor=NoiseFloor(central, tail),
                                  restart=restart)
         finally:

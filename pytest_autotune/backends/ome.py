@@ -479,7 +479,7 @@ class OmeBackend:
                     break
             except Exception:
                 break
-            time.sleep(0.5)
+            time.sleep(0.1)
         outcome["teardown_seconds"] = round(time.monotonic() - started, 3)
         return outcome
 
