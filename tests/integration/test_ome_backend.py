@@ -272,25 +272,34 @@ def test_a_seed_ome_task_runs_end_to_end(ome: Ome, tmp_path: Path) -> None:
     assert ome.isvcs(case="docker-simple-tune") == []
 
 
-def test_ctrl_c_deletes_the_runs_inference_services(ome: Ome, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("workers", "how"), [(0, "sigint-group"), (2, "sigterm-pytest")],
+                         ids=["serial-ctrl-c", "xdist-2-sigterm"])
+def test_an_interrupt_deletes_the_runs_inference_services(
+        ome: Ome, tmp_path: Path, workers: int, how: str) -> None:
+    """Ctrl-C in a terminal (SIGINT to the process group) or a CI job cancelled (SIGTERM to
+    pytest alone, here with two xdist workers each holding a server)."""
     task = seed_task(tmp_path, requests=2000)
-    proc = start_pytest(ome, tmp_path, task.name)
+    proc = start_pytest(ome, tmp_path, task.name, *(["-n", str(workers)] if workers else []))
     try:
-        wait_for("a ready InferenceService of the run", lambda: any(
-            (i.get("status") or {}).get("url") for i in ome.isvcs(case="docker-simple-tune")),
-            timeout=120)
+        wait_for(f"{max(workers, 1)} ready InferenceService(s) of the run", lambda: sum(
+            1 for i in ome.isvcs(case="docker-simple-tune")
+            if (i.get("status") or {}).get("url")) >= max(workers, 1), timeout=120)
         time.sleep(2)  # into the benchmark
         interrupted = time.monotonic()
-        os.killpg(proc.pid, signal.SIGINT)
+        if how == "sigint-group":
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=120)
         cleanup = time.monotonic() - interrupted
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode in (1, 2), (tmp_path / "pytest.out").read_text()[-3000:]
+    assert proc.returncode in (1, 2, -signal.SIGTERM), \
+        (tmp_path / "pytest.out").read_bytes()[-3000:].decode(errors="replace")
     assert ome.isvcs(case="docker-simple-tune") == []
     assert not processes("genai-bench", str(tmp_path))
-    print(f"Ctrl-C to nothing left: {cleanup:.2f} s")
+    print(f"{how}: nothing left {cleanup:.2f} s after the signal")
 
 
 CRASHING_WORKER = """\

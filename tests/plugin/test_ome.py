@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pytest_autotune.backends.base import ServerSpec
-from pytest_autotune.backends.ome import OmeBackend, OmeOptions, relay
+from pytest_autotune.backends.ome import OmeBackend, OmeOptions, PortForward, relay
 from pytest_autotune.backends.ome_manifest import (
     ANNOTATION_OWNER,
     LABEL_OWNER,
@@ -26,6 +26,7 @@ from pytest_autotune.backends.ome_manifest import (
 )
 from pytest_autotune.backends.ome_status import diagnose, not_ready_reason, spec_fault
 from pytest_autotune.cases.case import OmeSettings
+from pytest_autotune.errors import DeployError
 from pytest_autotune.model import Configuration
 
 SEEDS = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
@@ -242,3 +243,69 @@ def test_no_cluster_is_one_clear_error_per_configuration(project: pytest.Pyteste
     result.stdout.fnmatch_lines([f"*no Kubernetes API server answers at https://127.0.0.1:{port}*"
                                  "kubeconfig kubeconfig*"])
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_max_parallel_bounds_the_inference_services_held_at_once(tmp_path: Path) -> None:
+    backend = OmeBackend(OmeOptions(max_parallel=1, lock_dir=tmp_path))
+    first = backend._slot(5.0, None, spec())
+    assert first is not None
+    notes: list[str] = []
+    with pytest.raises(DeployError, match="no InferenceService slot came free in 1 s"):
+        backend._slot(1.0, notes.append, spec())
+    assert any("waiting for one of 1 InferenceService slots" in n for n in notes)
+    first.release()
+    again = backend._slot(1.0, None, spec())
+    assert again is not None
+    again.release()
+    assert OmeBackend(OmeOptions(lock_dir=tmp_path))._slot(1.0, None, spec()) is None  # no bound
+
+
+def test_access_follows_where_pytest_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_autotune.backends import ome
+
+    monkeypatch.setattr(ome, "in_cluster", lambda: True)
+    assert OmeBackend(OmeOptions())._access_mode() == "service"
+    assert OmeBackend(OmeOptions(access="port-forward"))._access_mode() == "port-forward"
+    assert OmeBackend(OmeOptions()).where() == "the in-cluster service account"
+    monkeypatch.setattr(ome, "in_cluster", lambda: False)
+    assert OmeBackend(OmeOptions())._access_mode() == "port-forward"
+
+
+class LocalForward(PortForward):
+    """A port-forward whose stream to the pod is a plain connection to a local server (the
+    API server's pods/portforward needs a kubelet)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(api=None, namespace="default", pod="at-x-engine-1", port=port)
+
+    def open(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+
+
+def test_port_forward_serves_http_through_its_local_port() -> None:
+    import http.server
+    import urllib.request
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = self.path.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    forward = LocalForward(server.server_address[1])
+    try:
+        url = forward.start()
+        for path in ("/health", "/v1/models"):  # one stream per connection
+            with urllib.request.urlopen(url + path, timeout=5) as response:
+                assert response.read() == path.encode()
+    finally:
+        forward.stop()
+        server.shutdown()
+        server.server_close()
