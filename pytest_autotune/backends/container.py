@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..procs import pid_alive
 from ..runtimes import sglang
 from .base import DeployContext, ServerSpec
 from .secrets import (
@@ -150,6 +151,15 @@ def parse_owner(value: str) -> Owner | None:
     if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not parts[2].isdigit():
         return None
     return Owner(parts[0], int(parts[1]), int(parts[2]))
+
+
+def dead_owner(value: str) -> Owner | None:
+    """The owner an owner label names, when it ran on this host and its process is gone (what
+    a sweep may remove); None for other hosts, live processes and labels that name none."""
+    owner = parse_owner(value)
+    if owner is None or owner.host != socket.gethostname() or not owner.gone(pid_alive(owner.pid)):
+        return None
+    return owner
 
 
 def container_name(case: str, config_hash: str, run_id: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import socket
 import tarfile
@@ -21,11 +20,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from ..errors import DeployError
-from ..procs import pid_alive
 from .base import Capabilities, DeployContext, LineSink, ServerHandle, ServerSpec
 from .container import (
     CONTAINER_PORT,
@@ -34,14 +31,14 @@ from .container import (
     SECRET_DIR_IN_CONTAINER,
     ContainerPlan,
     DockerOptions,
+    dead_owner,
     device_request_args,
     docker_run_argv,
     engine_hint,
-    parse_owner,
     plan_container,
 )
 from .secrets import SECRET_CONFIG_NAME, Redactor, secret_config, server_api_key
-from .streams import LogFile, deferred_signals, pump_lines
+from .streams import LogFile, deferred_signals, note, pump_lines, write_json
 from .wait import failure_from_log, wait_ready
 
 HOST = "127.0.0.1"
@@ -126,7 +123,7 @@ class DockerBackend:
                     f"image {image} is not in the Docker engine and --autotune-no-pull is set: "
                     f"docker pull {image} (or docker load / build it) first"
                 ) from None
-            _note(sink, f"pulling {image} (not present locally; this can take minutes)")
+            note(sink, f"pulling {image} (not present locally; this can take minutes)")
             try:
                 noted = time.monotonic()
                 for event in client.api.pull(image, stream=True, decode=True):
@@ -134,7 +131,7 @@ class DockerBackend:
                         raise RuntimeError(str(event["error"]))
                     if isinstance(event, dict) and time.monotonic() - noted > 10:
                         noted = time.monotonic()
-                        _note(sink, f"pulling {image}: {event.get('status', '')} "
+                        note(sink, f"pulling {image}: {event.get('status', '')} "
                                     f"{event.get('progress', '')}".rstrip())
             except Exception as exc:
                 raise DeployError(
@@ -205,7 +202,7 @@ class DockerBackend:
                 if stream_client is not None:
                     with contextlib.suppress(Exception):
                         stream_client.close()
-                _write_json(ctx.artifacts / "deploy.json", record)
+                write_json(ctx.artifacts / "deploy.json", record)
 
     def _create(self, client: Any, plan: ContainerPlan) -> tuple[Any, ContainerPlan]:
         docker = self.sdk()
@@ -297,11 +294,10 @@ class DockerBackend:
             client = self.client()
         except DeployError:
             return []
-        host = socket.gethostname()
         removed: list[str] = []
         for container in client.containers.list(all=True, filters={"label": LABEL_OWNER}):
-            owner = parse_owner(container.labels.get(LABEL_OWNER, ""))
-            if owner is None or owner.host != host or not owner.gone(pid_alive(owner.pid)):
+            owner = dead_owner(container.labels.get(LABEL_OWNER, ""))
+            if owner is None:
                 continue
             with contextlib.suppress(Exception):
                 container.remove(force=True, v=True)
@@ -344,14 +340,3 @@ def _short(exc: BaseException) -> str:
 def _hint(exc: BaseException) -> str:
     hint = engine_hint(str(exc))
     return f" ({hint})" if hint else ""
-
-
-def _note(sink: LineSink | None, message: str) -> None:
-    if sink is not None:
-        with contextlib.suppress(Exception):
-            sink(f"[pytest-autotune] {message}\n")
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    with contextlib.suppress(OSError):
-        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")

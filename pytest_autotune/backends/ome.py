@@ -29,9 +29,8 @@ from typing import Any
 
 from ..errors import DeployError, Infeasible, ReadinessTimeout
 from ..leases import FileLock
-from ..procs import pid_alive
 from .base import Capabilities, DeployContext, LineSink, ServerHandle, ServerSpec
-from .container import owner_label, parse_owner
+from .container import dead_owner, owner_label
 from .ome_manifest import (
     ANNOTATION_OWNER,
     COMPONENT_LABEL,
@@ -58,7 +57,7 @@ from .ome_status import (
     spec_fault,
     termination_tail,
 )
-from .streams import deferred_signals
+from .streams import deferred_signals, note, write_json
 from .wait import wait_ready
 
 ACCESS_MODES = ("auto", "port-forward", "service")
@@ -207,8 +206,8 @@ class OmeBackend:
             created = self._create(custom, body)
             meta["name"] = created
             record["inference_service"] = {"namespace": namespace, "name": created}
-            _write_json(ctx.artifacts / "inferenceservice.json", body)
-            _note(ctx.sink, f"created InferenceService {namespace}/{created}")
+            write_json(ctx.artifacts / "inferenceservice.json", body)
+            note(ctx.sink, f"created InferenceService {namespace}/{created}")
             isvc = self._wait_ready(api, body, timeout=timeout - (time.monotonic() - began),
                                     log_path=log_path, sink=ctx.sink)
             record["ready_seconds"] = round(time.monotonic() - began, 3)
@@ -248,7 +247,7 @@ class OmeBackend:
                     record.update(self._delete(custom, namespace, meta["name"]))
                 if slot is not None:
                     slot.release()
-                _write_json(ctx.artifacts / "deploy.json", record)
+                write_json(ctx.artifacts / "deploy.json", record)
 
     def _slot(self, timeout: float, sink: LineSink | None, spec: ServerSpec) -> FileLock | None:
         """One of ``max_parallel`` machine-wide slots (a lock file each), waited for."""
@@ -267,7 +266,7 @@ class OmeBackend:
                 raise DeployError(f"no InferenceService slot came free in {timeout:.0f} s "
                                   f"(--autotune-max-parallel {bound})")
             if not noted:
-                _note(sink, f"waiting for one of {bound} InferenceService slots "
+                note(sink, f"waiting for one of {bound} InferenceService slots "
                             "(--autotune-max-parallel)")
                 noted = True
             time.sleep(0.5)
@@ -330,7 +329,7 @@ class OmeBackend:
                 if fault.kind == "unschedulable" and fault.gpus and \
                         self._others_of_run(custom, body) > 0:
                     if fault.message != waiting_for_gpus:  # ours hold them: they will free
-                        _note(sink, f"{fault.message} — waiting for this run's other servers")
+                        note(sink, f"{fault.message} — waiting for this run's other servers")
                         waiting_for_gpus = fault.message
                 else:
                     self._raise(api, namespace, name, fault, log_path)
@@ -506,14 +505,11 @@ class OmeBackend:
                     label_selector=LABEL_OWNER, _request_timeout=30)
             except Exception:
                 return []
-        host = socket.gethostname()
         removed = []
         for item in found.get("items", ()):
             meta = item.get("metadata", {})
-            owner = parse_owner((meta.get("annotations") or {}).get(ANNOTATION_OWNER, ""))
-            if owner is None or owner.host != host or not owner.gone(pid_alive(owner.pid)):
-                continue
-            if meta.get("deletionTimestamp"):
+            owner = dead_owner((meta.get("annotations") or {}).get(ANNOTATION_OWNER, ""))
+            if owner is None or meta.get("deletionTimestamp"):
                 continue
             result = self._delete(custom, meta["namespace"], meta["name"])
             if "delete_error" not in result:
@@ -626,16 +622,6 @@ def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text if len(text) < 300 else text[:300] + "…"
 
-
-def _note(sink: LineSink | None, message: str) -> None:
-    if sink is not None:
-        with contextlib.suppress(Exception):
-            sink(f"[pytest-autotune] {message}\n")
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    with contextlib.suppress(OSError):
-        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 __all__ = ["ACCESS_MODES", "OmeBackend", "OmeOptions", "PortForward", "label_value", "relay"]

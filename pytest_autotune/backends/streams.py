@@ -4,12 +4,14 @@ short."""
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from .base import LineSink
 from .secrets import Redactor
@@ -86,3 +88,16 @@ def deferred_signals() -> Iterator[None]:
             signal.signal(sig, handler)
         if received:
             raise KeyboardInterrupt(signal.Signals(received[0]).name)
+
+
+def note(sink: LineSink | None, message: str) -> None:
+    """A line of the plugin's own among the server's output (the live sink, when there is one)."""
+    if sink is not None:
+        with contextlib.suppress(Exception):
+            sink(f"[pytest-autotune] {message}\n")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """A deployment's record (``deploy.json``, ...); a full disk must not mask the real error."""
+    with contextlib.suppress(OSError):
+        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")

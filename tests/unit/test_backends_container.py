@@ -15,6 +15,7 @@ from pytest_autotune.backends.container import (
     DockerOptions,
     Ulimit,
     container_name,
+    dead_owner,
     device_request_args,
     docker_run_argv,
     engine_hint,
@@ -179,6 +180,20 @@ def test_owner_label_identifies_this_process_and_survives_pid_reuse() -> None:
     assert reused.gone(alive=True)
     assert parse_owner("host:123") == type(owner)("host", 123, 0)
     assert parse_owner("garbage") is None
+
+
+def test_only_owners_gone_from_this_host_may_be_swept() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    gone = f"{socket.gethostname()}:{ended.stdout.strip()}:1"
+    assert dead_owner(gone) is not None
+    assert dead_owner(owner_label()) is None  # this process lives
+    assert dead_owner(f"another-host:{ended.stdout.strip()}:1") is None  # not ours to judge
+    assert dead_owner("garbage") is None
 
 
 @pytest.mark.parametrize(("message", "expected"), [
