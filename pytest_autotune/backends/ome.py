@@ -24,14 +24,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import DeployError, Infeasible, ReadinessTimeout
 from ..leases import FileLock
 from .base import Capabilities, DeployContext, LineSink, ServerHandle, ServerSpec
-from .container import dead_owner, owner_label
+from .container import dead_owner, owner_label, parse_owner
 from .ome_manifest import (
+    ANNOTATION_HEARTBEAT,
     ANNOTATION_OWNER,
     COMPONENT_LABEL,
     GROUP,
@@ -46,6 +48,7 @@ from .ome_manifest import (
     inference_service,
     isvc_name,
     label_value,
+    utc_now,
 )
 from .ome_status import (
     Fault,
@@ -65,6 +68,10 @@ ACCESS_MODES = ("auto", "port-forward", "service")
 ENGINE_PORT = 8080
 #: how long a deletion is waited for before the next run's sweep is left to finish it
 DELETE_WAIT = 60.0
+#: a run renews its InferenceServices' heartbeat this often (seconds) ...
+HEARTBEAT_EVERY = 60.0
+#: ... and a sweep deletes one of another host whose heartbeat is older than this
+STALE_AFTER = 15 * 60.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,8 @@ class OmeOptions:
     lock_dir: Path | None = None
     #: seconds between looks at the InferenceService and its pods while waiting
     poll: float = 1.0
+    #: seconds between renewals of a held InferenceService's heartbeat annotation
+    heartbeat: float = HEARTBEAT_EVERY
 
 
 def in_cluster() -> bool:
@@ -201,10 +210,13 @@ class OmeBackend:
         created: str | None = None
         attempted = False
         forward: PortForward | None = None
+        heartbeat = threading.Event()
         try:
             attempted = True
             created = self._create(custom, body)
             meta["name"] = created
+            threading.Thread(target=self._beat, args=(custom, namespace, created, heartbeat),
+                             daemon=True, name=f"heartbeat-{created}").start()
             record["inference_service"] = {"namespace": namespace, "name": created}
             write_json(ctx.artifacts / "inferenceservice.json", body)
             note(ctx.sink, f"created InferenceService {namespace}/{created}")
@@ -237,6 +249,7 @@ class OmeBackend:
                 deploy_seconds=time.monotonic() - began, alive=alive,
             )
         finally:
+            heartbeat.set()
             with deferred_signals():
                 if forward is not None:
                     forward.stop()
@@ -248,6 +261,15 @@ class OmeBackend:
                 if slot is not None:
                     slot.release()
                 write_json(ctx.artifacts / "deploy.json", record)
+
+    def _beat(self, custom: Any, namespace: str, name: str, stop: threading.Event) -> None:
+        """Renew the heartbeat annotation until ``stop`` (the deployment's end)."""
+        while not stop.wait(self.options.heartbeat):
+            with contextlib.suppress(Exception):  # a missed beat is not an error
+                custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, name,
+                    {"metadata": {"annotations": {ANNOTATION_HEARTBEAT: utc_now()}}},
+                    _request_timeout=30)
 
     def _slot(self, timeout: float, sink: LineSink | None, spec: ServerSpec) -> FileLock | None:
         """One of ``max_parallel`` machine-wide slots (a lock file each), waited for."""
@@ -484,7 +506,7 @@ class OmeBackend:
 
     # -- leftovers ------------------------------------------------------------------------------
     def sweep(self) -> list[str]:
-        """Delete InferenceServices of runs on this host whose pytest process is gone.
+        """Delete InferenceServices whose owning run is gone (:func:`abandoned`).
 
         Without a cluster there is nothing to sweep (a deployment then says why it failed).
         """
@@ -508,15 +530,36 @@ class OmeBackend:
         removed = []
         for item in found.get("items", ()):
             meta = item.get("metadata", {})
-            owner = dead_owner((meta.get("annotations") or {}).get(ANNOTATION_OWNER, ""))
-            if owner is None or meta.get("deletionTimestamp"):
+            why = abandoned(meta.get("annotations") or {})
+            if why is None or meta.get("deletionTimestamp"):
                 continue
             result = self._delete(custom, meta["namespace"], meta["name"])
             if "delete_error" not in result:
                 removed.append(f"InferenceService {meta['namespace']}/{meta['name']} (run "
-                               f"{meta.get('labels', {}).get(LABEL_RUN, '?')}, pytest pid "
-                               f"{owner.pid} is gone)")
+                               f"{meta.get('labels', {}).get(LABEL_RUN, '?')}, {why})")
         return removed
+
+
+def abandoned(annotations: dict[str, str], *, now: float | None = None) -> str | None:
+    """Why an InferenceService's owning run is gone, or None while it may live: its pytest
+    process ended on this host, or its heartbeat stopped (a run on another host: a CI pod gone
+    with its runner) more than STALE_AFTER ago."""
+    text = annotations.get(ANNOTATION_OWNER, "")
+    owner = dead_owner(text)
+    if owner is not None:
+        return f"pytest pid {owner.pid} is gone"
+    found = parse_owner(text)
+    if found is None or found.host == socket.gethostname():
+        return None  # a live process of this host (or no owner at all): never swept
+    try:
+        beat = datetime.strptime(annotations[ANNOTATION_HEARTBEAT], "%Y-%m-%dT%H:%M:%SZ")
+    except (KeyError, ValueError):
+        return None
+    silent = (now if now is not None else time.time()) - \
+        beat.replace(tzinfo=timezone.utc).timestamp()
+    if silent <= STALE_AFTER:
+        return None
+    return f"owned by {found.host}, no heartbeat for {silent / 60:.0f} min"
 
 
 class PortForward:
@@ -603,7 +646,7 @@ def _refusal(exc: Any, namespace: str, name: str) -> str:
     reason = _api_reason(exc)
     text = f"the API server refused InferenceService {namespace}/{name}: {exc.status} {reason}"
     if exc.status == 403:
-        text += (" (the runner needs create, get, list, watch and delete on "
+        text += (" (the runner needs create, get, list, watch, patch and delete on "
                  "inferenceservices.ome.io in this namespace; see docs/backends.md)")
     if exc.status == 404:
         text += f" (does namespace {namespace} exist? --autotune-ome-namespace)"

@@ -17,6 +17,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from ..runtimes import sglang
@@ -41,11 +42,18 @@ LABEL_OWNER = "pytest-autotune.owner"
 #: the owner in full (``host:pid:start``; a label value cannot hold ':')
 ANNOTATION_OWNER = "pytest-autotune.io/owner"
 ANNOTATION_CONFIG = "pytest-autotune.io/configuration"
+#: renewed by the owning run while it holds the InferenceService (UTC, RFC 3339): a run on
+#: another host (a CI pod gone with its runner) is judged by it, not by its pid
+ANNOTATION_HEARTBEAT = "pytest-autotune.io/heartbeat"
 #: OME derives ``<name>-engine``, ``-router``, ``-decoder`` Services (63 characters at most)
 MAX_NAME = 63 - len("-decoder")
 
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]+")
 _DNS = re.compile(r"[^a-z0-9-]+")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def label_value(text: str) -> str:
@@ -161,7 +169,8 @@ def inference_service(spec: ServerSpec, target: OmeTarget, *, name: str, run_id:
             "namespace": target.namespace,
             "labels": labels_for(spec, run_id, owner, labels),
             "annotations": {
-                **({ANNOTATION_OWNER: owner} if owner is not None else {}),
+                **({ANNOTATION_OWNER: owner, ANNOTATION_HEARTBEAT: utc_now()}
+                   if owner is not None else {}),
                 ANNOTATION_CONFIG: spec.configuration.id,
             },
         },

@@ -31,6 +31,7 @@ import yaml
 
 from pytest_autotune.backends.base import DeployContext, ServerSpec
 from pytest_autotune.backends.ome import OmeBackend, OmeOptions
+from pytest_autotune.backends.ome_manifest import ANNOTATION_HEARTBEAT, ANNOTATION_OWNER
 from pytest_autotune.cases.case import OmeSettings
 from pytest_autotune.errors import DeployError, Infeasible, ReadinessTimeout
 from pytest_autotune.model import Configuration
@@ -123,7 +124,7 @@ def context(tmp_path: Path, notes: list[str]) -> DeployContext:
 
 
 def test_a_configuration_deploys_serves_and_leaves_nothing(ome: Ome, tmp_path: Path) -> None:
-    backend = OmeBackend(ome.options())
+    backend = OmeBackend(ome.options(heartbeat=0.3))
     notes: list[str] = []
     server = spec("lifecycle", **{"mem-fraction-static": 0.8, "schedule-policy": "lpm"})
     started = time.monotonic()
@@ -139,6 +140,9 @@ def test_a_configuration_deploys_serves_and_leaves_nothing(ome: Ome, tmp_path: P
         assert handle.server_info["served_model_name"] == "Llama-3.2-1B-Instruct"
         assert handle.alive()
         name = isvc["metadata"]["name"]
+        beat = isvc["metadata"]["annotations"][ANNOTATION_HEARTBEAT]
+        wait_for("the heartbeat to be renewed", lambda: ome.isvcs(case="lifecycle")[0][
+            "metadata"]["annotations"][ANNOTATION_HEARTBEAT] > beat, timeout=10)
     assert ome.isvcs(case="lifecycle") == []
     assert not [p for p in ome.pods() if p.startswith(name)]
     record = json.loads((tmp_path / "artifacts" / "deploy.json").read_text())
@@ -197,6 +201,33 @@ def test_deleted_while_serving_is_seen_as_dead(ome: Ome, tmp_path: Path) -> None
                                                    isvc["metadata"]["name"])
         wait_for("the backend to see the deletion", lambda: not handle.alive(), timeout=15)
     assert ome.isvcs(case="deleted") == []
+
+
+def test_the_sweep_deletes_what_a_silent_run_of_another_host_left(
+        ome: Ome, tmp_path: Path) -> None:
+    """A CI pod killed with its runner leaves InferenceServices owned by a host that never comes
+    back: once their heartbeat is older than 15 minutes the next run deletes them; one whose
+    owner still beats (another live run) is left alone."""
+    backend = OmeBackend(ome.options())
+    names = {}
+    for state, minutes in (("silent", 20), ("beating", 1)):
+        body = backend.manifest(spec(f"sweep-{state}"), run_id=f"20261206-000000-{state[:4]}")
+        body["metadata"]["annotations"].update({
+            ANNOTATION_OWNER: "ci-runner-7f9c:41:1",
+            ANNOTATION_HEARTBEAT: time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                time.gmtime(time.time() - minutes * 60))})
+        ome.custom.create_namespaced_custom_object(G, V, "default", "inferenceservices", body)
+        names[state] = body["metadata"]["name"]
+    try:
+        removed = backend.sweep()
+        assert removed == [f"InferenceService default/{names['silent']} (run "
+                           "20261206-000000-sile, owned by ci-runner-7f9c, no heartbeat for "
+                           "20 min)"]
+        assert ome.isvcs(case="sweep-silent") == []
+        assert len(ome.isvcs(case="sweep-beating")) == 1
+    finally:
+        ome.custom.delete_namespaced_custom_object(G, V, "default", "inferenceservices",
+                                                   names["beating"])
 
 
 def test_every_example_configuration_passes_omes_full_schema(ome: Ome,

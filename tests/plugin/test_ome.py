@@ -309,3 +309,30 @@ def test_port_forward_serves_http_through_its_local_port() -> None:
         forward.stop()
         server.shutdown()
         server.server_close()
+
+
+def test_a_run_is_abandoned_when_its_process_or_its_heartbeat_is_gone() -> None:
+    import subprocess
+    import sys
+    import time as clock
+
+    from pytest_autotune.backends.container import owner_label
+    from pytest_autotune.backends.ome import abandoned
+    from pytest_autotune.backends.ome_manifest import ANNOTATION_HEARTBEAT
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    here = socket.gethostname()
+    now = clock.time()
+
+    def beat(minutes_ago: float) -> str:
+        return clock.strftime("%Y-%m-%dT%H:%M:%SZ", clock.gmtime(now - minutes_ago * 60))
+
+    assert abandoned({ANNOTATION_OWNER: f"{here}:{ended}:1"}) == f"pytest pid {ended} is gone"
+    assert abandoned({ANNOTATION_OWNER: owner_label(), ANNOTATION_HEARTBEAT: beat(60)}) is None
+    other = "ci-runner-7f9c:41:1"
+    assert abandoned({ANNOTATION_OWNER: other, ANNOTATION_HEARTBEAT: beat(20)}, now=now) == \
+        "owned by ci-runner-7f9c, no heartbeat for 20 min"
+    assert abandoned({ANNOTATION_OWNER: other, ANNOTATION_HEARTBEAT: beat(2)}, now=now) is None
+    assert abandoned({ANNOTATION_OWNER: other}) is None  # no heartbeat: never judged
+    assert abandoned({}) is None
