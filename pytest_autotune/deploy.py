@@ -26,7 +26,7 @@ from .errors import BenchError, DeployError
 from .gpus import GpuLease, GpuPool
 from .model import Configuration, Metrics, WorkloadPoint
 from .pruning import Pruned, Watch
-from .results import DeploymentFacts
+from .results import DeploymentFacts, served_by_simulator
 from .settings import Settings
 
 BUILTIN_TOKENIZER = Path(__file__).resolve().parent / "data" / "tokenizer"
@@ -42,12 +42,6 @@ def config_dirname(config: Configuration) -> str:
     if len(slug) > 80:
         slug = slug[:80]
     return f"{config.index:03d}-{slug}-{config.hash}"
-
-
-def served_by_simulator(server_info: Mapping[str, object]) -> bool:
-    """Whether the server is this package's simulator, whatever deployed it (an image or an
-    InferenceService that runs it): its ``/get_server_info`` version ends in ``-sim``."""
-    return str(server_info.get("version", "")).endswith("-sim")
 
 
 def tokenizer_for(case: Case, *, simulated: bool) -> str:

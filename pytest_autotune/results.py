@@ -48,6 +48,12 @@ def check_version(data: Mapping[str, Any], what: str) -> None:
         )
 
 
+def served_by_simulator(server_info: Mapping[str, Any]) -> bool:
+    """Whether the server is this package's simulator, whatever deployed it (an image or an
+    InferenceService that runs it): its ``/get_server_info`` version ends in ``-sim``."""
+    return str(server_info.get("version", "")).endswith("-sim")
+
+
 @dataclass(frozen=True)
 class DeploymentFacts:
     """What a deployment reported about itself (the same for every point it measured)."""
@@ -60,6 +66,10 @@ class DeploymentFacts:
     extra_passes: tuple[str, ...] = ()
     #: the most passes a point of this deployment could get (the repeats allowed)
     pass_cap: int = 1
+
+    @property
+    def simulator(self) -> bool:
+        return served_by_simulator(self.server_info)
 
 
 @dataclass(frozen=True)

@@ -391,8 +391,12 @@ class AutotuneSession:
             return None
         case = info.case
         measured = item.stash.get(MEASUREMENT_KEY, None) or Measurement()
+        # the simulator may serve in any mode (an image of it, an InferenceService running it):
+        # its numbers say so whatever deployed it
+        simulated = self.capabilities.simulated or (
+            measured.facts is not None and measured.facts.simulator)
         identity = ConfigIdentity.of(case, config, mode=self.settings.mode,
-                                     simulated=self.capabilities.simulated,
+                                     simulated=simulated,
                                      launch_command=self.service.launch_command(case, config))
         expected = self.expected.get(info.group, 1) + len(self.other_probes(info, measured))
         return PointRecord(

@@ -298,6 +298,8 @@ def test_a_seed_ome_task_runs_end_to_end(ome: Ome, tmp_path: Path) -> None:
     assert "4 passed" in proc.stdout
     results = json.loads((tmp_path / "results" / "docker-simple-tune_results.json").read_text())
     assert results["successful_experiments"] == 2
+    assert (results["mode"], results["simulated"]) == ("ome", True)  # the harness's node
+    assert "SIMULATED: numbers come from the pytest-autotune simulator" in proc.stdout
     served = [name for namespace, name in ome.harness.seen if namespace == "autotuner"]
     assert len(served) >= 2
     assert ome.isvcs(case="docker-simple-tune") == []
