@@ -16,25 +16,21 @@ SIGTERM). InferenceServices whose owning pytest process is gone are deleted by :
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..errors import DeployError, Infeasible, ReadinessTimeout
 from ..leases import FileLock
+from . import kube
 from .base import Capabilities, DeployContext, LineSink, ServerHandle, ServerSpec
-from .container import dead_owner, owner_label, parse_owner
+from .container import owner_label
 from .ome_manifest import (
     ANNOTATION_HEARTBEAT,
-    ANNOTATION_OWNER,
     COMPONENT_LABEL,
     GROUP,
     LABEL_OWNER,
@@ -47,11 +43,11 @@ from .ome_manifest import (
     display_argv,
     inference_service,
     isvc_name,
-    label_value,
     utc_now,
 )
 from .ome_status import (
     Fault,
+    abandoned,
     describe_events,
     diagnose,
     is_ready,
@@ -60,6 +56,7 @@ from .ome_status import (
     spec_fault,
     termination_tail,
 )
+from .portforward import PortForward, relay
 from .streams import deferred_signals, note, write_json
 from .wait import wait_ready
 
@@ -68,10 +65,9 @@ ACCESS_MODES = ("auto", "port-forward", "service")
 ENGINE_PORT = 8080
 #: how long a deletion is waited for before the next run's sweep is left to finish it
 DELETE_WAIT = 60.0
-#: a run renews its InferenceServices' heartbeat this often (seconds) ...
+#: a run renews its InferenceServices' heartbeat this often (seconds; ome_status.STALE_AFTER
+#: is when a sweep gives up on a silent one)
 HEARTBEAT_EVERY = 60.0
-#: ... and a sweep deletes one of another host whose heartbeat is older than this
-STALE_AFTER = 15 * 60.0
 
 
 @dataclass(frozen=True)
@@ -91,11 +87,6 @@ class OmeOptions:
     heartbeat: float = HEARTBEAT_EVERY
 
 
-def in_cluster() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and Path(
-        "/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
-
-
 class OmeBackend:
     """Deploys each configuration as an InferenceService through the Kubernetes API."""
 
@@ -107,64 +98,18 @@ class OmeBackend:
         self._api: Any = None
         self._lock = threading.Lock()
 
-    # -- the cluster ----------------------------------------------------------------------------
-    @staticmethod
-    def sdk() -> Any:
-        try:
-            import kubernetes
-        except ImportError:
-            raise DeployError("ome mode needs the Kubernetes client for Python: "
-                              "pip install 'pytest-autotune[k8s]'") from None
-        return kubernetes
+    sdk = staticmethod(kube.sdk)
 
     def where(self) -> str:
-        if self.options.kubeconfig or not in_cluster():
-            path = self.options.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-            context = f", context {self.options.context}" if self.options.context else ""
-            return f"kubeconfig {path}{context}"
-        return "the in-cluster service account"
+        return kube.where(self.options.kubeconfig, self.options.context)
 
     def api(self) -> Any:
         """An ``ApiClient`` for the cluster, made (and checked) on first use."""
         with self._lock:
             if self._api is None:
-                self._api = self._connect()
+                self._api = kube.connect(self.options.kubeconfig, self.options.context,
+                                         group=GROUP, version=VERSION)
             return self._api
-
-    def _connect(self) -> Any:
-        k8s = self.sdk()
-        try:
-            if self.options.kubeconfig or not in_cluster():
-                api = k8s.config.new_client_from_config(
-                    config_file=self.options.kubeconfig, context=self.options.context)
-            else:
-                configuration = k8s.client.Configuration()
-                k8s.config.load_incluster_config(client_configuration=configuration)
-                api = k8s.client.ApiClient(configuration)
-        except Exception as exc:
-            raise DeployError(
-                f"cannot load the cluster's credentials from {self.where()} ({_short(exc)}): "
-                "point --autotune-ome-kubeconfig (or KUBECONFIG) at a kubeconfig, choose its "
-                "context with --autotune-ome-context, or run pytest in a pod with a service "
-                "account") from None
-        try:
-            k8s.client.CustomObjectsApi(api).get_api_resources(GROUP, VERSION,
-                                                               _request_timeout=30)
-        except k8s.client.ApiException as exc:
-            api.close()
-            if exc.status == 404:
-                raise DeployError(
-                    f"the cluster at {api.configuration.host} does not serve {GROUP}/{VERSION} "
-                    "InferenceServices: install OME (its CRDs and controller) first") from None
-            raise DeployError(f"the cluster at {api.configuration.host} refused the API "
-                              f"discovery of {GROUP}/{VERSION}: {exc.status} "
-                              f"{_api_reason(exc)}") from None
-        except Exception as exc:
-            host = api.configuration.host
-            api.close()
-            raise DeployError(f"no Kubernetes API server answers at {host} ({_short(exc)}), "
-                              f"from {self.where()}") from None
-        return api
 
     def preflight(self) -> None:
         self.api()
@@ -343,7 +288,7 @@ class OmeBackend:
             except k8s.client.ApiException as exc:
                 if exc.status != 410:  # 410: the watch expired; start another
                     raise DeployError(f"watching InferenceService {namespace}/{name} failed: "
-                                      f"{exc.status} {_api_reason(exc)}") from None
+                                      f"{exc.status} {kube.api_reason(exc)}") from None
             finally:
                 watch.stop()
             fault = self._fault(api, namespace, name)
@@ -436,7 +381,7 @@ class OmeBackend:
     def _access_mode(self) -> str:
         mode = self.options.access
         if mode == "auto":
-            return "service" if in_cluster() else "port-forward"
+            return "service" if kube.in_cluster() else "port-forward"
         return mode
 
     def _serving_pod(self, api: Any, namespace: str, name: str) -> tuple[str, int]:
@@ -486,10 +431,10 @@ class OmeBackend:
                 _request_timeout=30)
         except k8s.client.ApiException as exc:
             if exc.status != 404:
-                outcome["delete_error"] = f"{exc.status} {_api_reason(exc)}"
+                outcome["delete_error"] = f"{exc.status} {kube.api_reason(exc)}"
                 return outcome
         except Exception as exc:  # the next run's sweep deletes it if this never succeeds
-            outcome["delete_error"] = _short(exc)
+            outcome["delete_error"] = kube.short(exc)
             return outcome
         while time.monotonic() - started < DELETE_WAIT:
             try:
@@ -540,110 +485,8 @@ class OmeBackend:
         return removed
 
 
-def abandoned(annotations: dict[str, str], *, now: float | None = None) -> str | None:
-    """Why an InferenceService's owning run is gone, or None while it may live: its pytest
-    process ended on this host, or its heartbeat stopped (a run on another host: a CI pod gone
-    with its runner) more than STALE_AFTER ago."""
-    text = annotations.get(ANNOTATION_OWNER, "")
-    owner = dead_owner(text)
-    if owner is not None:
-        return f"pytest pid {owner.pid} is gone"
-    found = parse_owner(text)
-    if found is None or found.host == socket.gethostname():
-        return None  # a live process of this host (or no owner at all): never swept
-    try:
-        beat = datetime.strptime(annotations[ANNOTATION_HEARTBEAT], "%Y-%m-%dT%H:%M:%SZ")
-    except (KeyError, ValueError):
-        return None
-    silent = (now if now is not None else time.time()) - \
-        beat.replace(tzinfo=timezone.utc).timestamp()
-    if silent <= STALE_AFTER:
-        return None
-    return f"owned by {found.host}, no heartbeat for {silent / 60:.0f} min"
-
-
-class PortForward:
-    """``kubectl port-forward`` in-process: a listener on 127.0.0.1 whose every connection is
-    relayed to the pod's port through the API server (one port-forward stream each)."""
-
-    def __init__(self, api: Any, namespace: str, pod: str, port: int) -> None:
-        self.api, self.namespace, self.pod, self.port = api, namespace, pod, port
-        self.listener: socket.socket | None = None
-        self.closed = threading.Event()
-
-    def start(self) -> str:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        listener.settimeout(0.5)
-        self.listener = listener
-        threading.Thread(target=self._accept, daemon=True,
-                         name=f"port-forward-{self.pod}").start()
-        return f"http://127.0.0.1:{listener.getsockname()[1]}"
-
-    def open(self) -> Any:
-        """A socket-like stream to the pod's port (the kubernetes client's port-forward)."""
-        from kubernetes import client
-        from kubernetes.stream import portforward
-
-        core = client.CoreV1Api(self.api)
-        forward = portforward(core.connect_get_namespaced_pod_portforward, self.pod,
-                              self.namespace, ports=str(self.port))
-        return forward.socket(self.port)
-
-    def _accept(self) -> None:
-        assert self.listener is not None
-        while not self.closed.is_set():
-            try:
-                local, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(local,), daemon=True).start()
-
-    def _serve(self, local: socket.socket) -> None:
-        try:
-            remote = self.open()
-        except Exception:
-            local.close()
-            return
-        relay(local, remote, self.closed)
-
-    def stop(self) -> None:
-        self.closed.set()
-        if self.listener is not None:
-            with contextlib.suppress(OSError):
-                self.listener.close()
-
-
-def relay(a: Any, b: Any, closed: threading.Event, chunk: int = 65536) -> None:
-    """Copy bytes both ways between two socket-likes until either side closes."""
-    def pump(src: Any, dst: Any) -> None:
-        try:
-            while not closed.is_set():
-                data = src.recv(chunk)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    other = threading.Thread(target=pump, args=(b, a), daemon=True)
-    other.start()
-    pump(a, b)
-    other.join(timeout=5)
-    for sock in (a, b):
-        with contextlib.suppress(OSError):
-            sock.close()
-
-
 def _refusal(exc: Any, namespace: str, name: str) -> str:
-    reason = _api_reason(exc)
+    reason = kube.api_reason(exc)
     text = f"the API server refused InferenceService {namespace}/{name}: {exc.status} {reason}"
     if exc.status == 403:
         text += (" (the runner needs create, get, list, watch, patch and delete on "
@@ -653,18 +496,4 @@ def _refusal(exc: Any, namespace: str, name: str) -> str:
     return text
 
 
-def _api_reason(exc: Any) -> str:
-    try:
-        body = json.loads(exc.body)
-        return str(body.get("message") or exc.reason)
-    except Exception:
-        return str(getattr(exc, "reason", "") or exc)
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) < 300 else text[:300] + "…"
-
-
-
-__all__ = ["ACCESS_MODES", "OmeBackend", "OmeOptions", "PortForward", "label_value", "relay"]
+__all__ = ["ACCESS_MODES", "OmeBackend", "OmeOptions", "PortForward", "relay"]

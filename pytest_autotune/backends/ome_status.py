@@ -7,11 +7,19 @@ cluster; the backend feeds them what it reads from the API server.
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
+from .container import dead_owner, parse_owner
+from .ome_manifest import ANNOTATION_HEARTBEAT, ANNOTATION_OWNER
 from .wait import classify
+
+#: a sweep deletes an InferenceService of another host whose heartbeat is older than this
+STALE_AFTER = 15 * 60.0
 
 #: waiting reasons of a container whose image cannot be had: waiting longer will not help
 IMAGE_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
@@ -159,3 +167,25 @@ def describe_events(events: Sequence[Mapping[str, Any]], limit: int = 8) -> str:
                      f"({obj.get('kind', '')}/{obj.get('name', '')}): "
                      f"{event.get('message', '')}".strip())
     return "\n".join(lines)
+
+
+def abandoned(annotations: Mapping[str, str], *, now: float | None = None) -> str | None:
+    """Why an InferenceService's owning run is gone, or None while it may live: its pytest
+    process ended on this host, or its heartbeat stopped (a run on another host: a CI pod gone
+    with its runner) more than STALE_AFTER ago."""
+    text = annotations.get(ANNOTATION_OWNER, "")
+    owner = dead_owner(text)
+    if owner is not None:
+        return f"pytest pid {owner.pid} is gone"
+    found = parse_owner(text)
+    if found is None or found.host == socket.gethostname():
+        return None  # a live process of this host (or no owner at all): never swept
+    try:
+        beat = datetime.strptime(annotations[ANNOTATION_HEARTBEAT], "%Y-%m-%dT%H:%M:%SZ")
+    except (KeyError, ValueError):
+        return None
+    silent = (now if now is not None else time.time()) - \
+        beat.replace(tzinfo=timezone.utc).timestamp()
+    if silent <= STALE_AFTER:
+        return None
+    return f"owned by {found.host}, no heartbeat for {silent / 60:.0f} min"

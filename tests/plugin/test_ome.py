@@ -261,13 +261,13 @@ def test_max_parallel_bounds_the_inference_services_held_at_once(tmp_path: Path)
 
 
 def test_access_follows_where_pytest_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_autotune.backends import ome
+    from pytest_autotune.backends import kube
 
-    monkeypatch.setattr(ome, "in_cluster", lambda: True)
+    monkeypatch.setattr(kube, "in_cluster", lambda: True)
     assert OmeBackend(OmeOptions())._access_mode() == "service"
     assert OmeBackend(OmeOptions(access="port-forward"))._access_mode() == "port-forward"
     assert OmeBackend(OmeOptions()).where() == "the in-cluster service account"
-    monkeypatch.setattr(ome, "in_cluster", lambda: False)
+    monkeypatch.setattr(kube, "in_cluster", lambda: False)
     assert OmeBackend(OmeOptions())._access_mode() == "port-forward"
 
 
@@ -317,8 +317,8 @@ def test_a_run_is_abandoned_when_its_process_or_its_heartbeat_is_gone() -> None:
     import time as clock
 
     from pytest_autotune.backends.container import owner_label
-    from pytest_autotune.backends.ome import abandoned
     from pytest_autotune.backends.ome_manifest import ANNOTATION_HEARTBEAT
+    from pytest_autotune.backends.ome_status import abandoned
 
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                            capture_output=True, text=True, check=True).stdout.strip()
