@@ -72,7 +72,8 @@ def test_bad_case_is_a_collection_error_naming_file_line_field(
 def test_unknown_mode_is_a_usage_error_listing_valid_modes(tuning_dir: pytest.Pytester) -> None:
     result = tuning_dir.runpytest("tuning_cases", "--autotune-mode=kubernetes")
     result.stderr.fnmatch_lines([
-        "*--autotune-mode: unknown mode 'kubernetes'; valid modes: sim, local, docker, endpoint*"
+        "*--autotune-mode: unknown mode 'kubernetes'; valid modes: sim, local, docker, ome, "
+        "endpoint*"
     ])
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
