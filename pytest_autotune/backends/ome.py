@@ -143,11 +143,8 @@ class OmeBackend:
         began = time.monotonic()
         timeout = ctx.ready_timeout or spec.deploy_timeout
         record: dict[str, Any] = {}
-        slot = self._slot(timeout, ctx.sink, spec)
-        record["slot_wait_seconds"] = round(time.monotonic() - began, 3)
         api = self.api()
-        k8s = self.sdk()
-        custom = k8s.client.CustomObjectsApi(api)
+        custom = self.sdk().client.CustomObjectsApi(api)
         body = self.manifest(spec, run_id=ctx.run_id, labels=ctx.labels)
         meta = body["metadata"]
         namespace: str = meta["namespace"]
@@ -156,6 +153,8 @@ class OmeBackend:
         attempted = False
         forward: PortForward | None = None
         heartbeat = threading.Event()
+        slot = self._slot(timeout, ctx.sink, spec)
+        record["slot_wait_seconds"] = round(time.monotonic() - began, 3)
         try:
             attempted = True
             created = self._create(custom, body)
