@@ -39,6 +39,7 @@ from pytest_autotune.model import Configuration
 from ..kube.cluster import CRD_DIR, SAMPLES_DIR, KubeCluster, KubeClusterError, ensure_binaries
 from ..kube.ome_harness import FAULT_ANNOTATION, OmeHarness
 from ..polling import wait_for
+from ..standin import STANDIN_CONFTEST
 from .harness import ROOT, processes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.kube]
@@ -275,10 +276,15 @@ def start_pytest(ome: Ome, cwd: Path, *args: str) -> subprocess.Popen[bytes]:
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def seed_task(path: Path, *, requests: int = 24) -> Path:
+def seed_task(path: Path, *, requests: int = 24, standin: bool = True,
+              conftest: str = "") -> Path:
     """The earlier tool's task for ome mode, its namespace, model and tokenizer fields as they
     were (genai-bench counts with the simulator's own tokenizer once the server says it is the
-    simulator: the hub's is out of reach here)."""
+    simulator: the hub's is out of reach here). ``standin``: points are measured by the
+    genai-bench stand-in (tests/standin: the same requests, without genai-bench's start-up)
+    where the test is about the servers' lifecycle, not the measurement."""
+    if standin or conftest:
+        (path / "conftest.py").write_text((STANDIN_CONFTEST if standin else "") + conftest)
     task = json.loads(SEED.read_text())
     task["deployment_mode"] = "ome"
     task["benchmark"]["max_requests_per_iteration"] = requests
@@ -292,7 +298,7 @@ def test_a_seed_ome_task_runs_end_to_end(ome: Ome, tmp_path: Path) -> None:
     """docker-simple-tune.json with deployment_mode "ome": InferenceServices in the task's
     namespace (model.namespace: autotuner) for its ClusterBaseModel (model.id_or_path), real
     genai-bench through the Service URL, the earlier tool's results file."""
-    task = seed_task(tmp_path)
+    task = seed_task(tmp_path, standin=False)
     proc = run_pytest(ome, tmp_path, task.name, "-q")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "4 passed" in proc.stdout
@@ -331,11 +337,11 @@ def test_an_interrupt_deletes_the_runs_inference_services(
     assert proc.returncode in (1, 2, -signal.SIGTERM), \
         (tmp_path / "pytest.out").read_bytes()[-3000:].decode(errors="replace")
     assert ome.isvcs(case="docker-simple-tune") == []
-    assert not processes("genai-bench", str(tmp_path))
+    assert not [cmd for _, cmd in processes(str(tmp_path)) if "genai" in cmd]  # the benchmark
     print(f"{how}: nothing left {cleanup:.2f} s after the signal")
 
 
-CRASHING_WORKER = """\
+CRASHING_WORKER = """
 import os
 
 def pytest_runtest_call(item):
@@ -347,8 +353,7 @@ def pytest_runtest_call(item):
 
 def test_a_crashed_xdist_workers_servers_are_deleted_by_the_controller(
         ome: Ome, tmp_path: Path) -> None:
-    task = seed_task(tmp_path)
-    (tmp_path / "conftest.py").write_text(CRASHING_WORKER)
+    task = seed_task(tmp_path, conftest=CRASHING_WORKER)
     proc = run_pytest(ome, tmp_path, task.name, "-n", "2")
     assert proc.returncode != 0  # the crashed worker's items failed
     assert "crashed" in proc.stdout or "worker 'gw0' crashed" in proc.stdout, proc.stdout[-3000:]
@@ -370,8 +375,9 @@ def test_a_killed_runs_inference_services_are_swept_by_the_next_run(
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # no teardown at all
         proc.wait(timeout=30)
-    for pid, _ in processes("genai-bench", str(first)):
-        os.kill(pid, signal.SIGKILL)
+    for pid, cmd in processes(str(first)):  # the benchmark runs in its own session
+        if "genai" in cmd:
+            os.kill(pid, signal.SIGKILL)
     [orphan] = ome.isvcs(case="docker-simple-tune")
     second = tmp_path / "second"
     second.mkdir()
