@@ -60,7 +60,6 @@ from .portforward import PortForward, relay
 from .streams import deferred_signals, note, write_json
 from .wait import wait_ready
 
-ACCESS_MODES = ("auto", "port-forward", "service")
 #: the engine's port in OME's SGLang runtimes (the pod's declared port wins when it has one)
 ENGINE_PORT = 8080
 #: how long a deletion is waited for before the next run's sweep is left to finish it
@@ -495,4 +494,4 @@ def _refusal(exc: Any, namespace: str, name: str) -> str:
     return text
 
 
-__all__ = ["ACCESS_MODES", "OmeBackend", "OmeOptions", "PortForward", "relay"]
+__all__ = ["OmeBackend", "OmeOptions", "PortForward", "relay"]

@@ -182,8 +182,8 @@ def display_argv(spec: ServerSpec) -> list[str]:
     """The engine's command line as the runtime will run it, for reports: OME's SGLang runtimes
     launch with ``--model-path $(MODEL_PATH) --host 0.0.0.0 --port 8080`` and their own flags;
     the configuration's flags come after them."""
-    return [*sglang.DEFAULT_LAUNCHER, "--model-path", "$(MODEL_PATH)", "--host", "0.0.0.0",
-            "--port", "8080", *engine_args(spec)]
+    return sglang.launch_argv(model_path="$(MODEL_PATH)", host="0.0.0.0", port=8080,
+                              flags=(), extra_args=engine_args(spec))
 
 
 def render_yaml(manifest: Mapping[str, Any], *, case_source: str) -> str:
