@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
+from . import tokenizers
 from .backends.base import Backend, DeployContext, ServerHandle, ServerSpec, preflight
 from .backends.wait import is_healthy
 from .bench import runner
@@ -29,7 +31,6 @@ from .pruning import Pruned, Watch
 from .results import DeploymentFacts, served_by_simulator
 from .settings import Settings
 
-BUILTIN_TOKENIZER = Path(__file__).resolve().parent / "data" / "tokenizer"
 Sink = Callable[[str], object]
 #: server_info keys a record keeps (the resolved values that explain a result)
 FACT_KEYS = ("max_total_num_tokens", "mem_fraction_static", "chunked_prefill_size",
@@ -44,11 +45,14 @@ def config_dirname(config: Configuration) -> str:
     return f"{config.index:03d}-{slug}-{config.hash}"
 
 
-def tokenizer_for(case: Case, *, simulated: bool) -> str:
-    """The tokenizer genai-bench uses: the simulator's own when the simulator serves (it counts
-    tokens with it); otherwise the case's, or the model directory."""
-    if simulated or case.tokenizer == "builtin":
-        return str(BUILTIN_TOKENIZER)
+def tokenizer_for(case: Case, server_info: Mapping[str, Any], *, simulated: bool) -> str:
+    """The tokenizer genai-bench uses: the one the simulator counts with when it serves (it
+    names it in ``/get_server_info``); otherwise the case's, or the model directory."""
+    if simulated:
+        sim = server_info.get("sim")
+        return str(tokenizers.directory(sim.get("tokenizer") if isinstance(sim, dict) else None))
+    if case.tokenizer == "builtin":
+        return str(tokenizers.BUILTIN_TOKENIZER)
     return case.tokenizer or case.model_path
 
 
@@ -194,7 +198,7 @@ class Deployment:
         request = runner.BenchRequest(
             url=self.handle.url,
             api_model_name=self.case.api_model_name,
-            tokenizer=tokenizer_for(self.case, simulated=self.simulated),
+            tokenizer=tokenizer_for(self.case, self.handle.server_info, simulated=self.simulated),
             workload=self.case.workload,
             invocation=invocation,
             out_dir=self.artifacts / f"genai-bench-{self.invocations}",

@@ -41,7 +41,7 @@ PAUSE_S = 1.0
 #: the concurrency's users start within this many seconds (spawn rate = concurrency)
 SPAWN_S = 1.0
 _NUMBERS = re.compile(r"\d+")
-_LETTERS = b"abcdefghijklmnopqrstuvwxyz ,.;:'"
+_LETTERS = "abcdefghijklmnopqrstuvwxyz ,.;:'"
 
 
 def token_lengths(scenario: str, rng: random.Random) -> Callable[[], tuple[int, int]]:
@@ -64,17 +64,17 @@ def token_lengths(scenario: str, rng: random.Random) -> Callable[[], tuple[int, 
     raise BenchError(f"estimate mode cannot generate scenario {scenario!r}")
 
 
-def _text(rng: random.Random, n: int) -> bytes:
-    return bytes(rng.choice(_LETTERS) for _ in range(n))
+def _text(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice(_LETTERS) for _ in range(n))
 
 
 def jobs(scenario: str, workload: Workload, seed: int) -> Iterator[Job]:
     """genai-bench's requests for one run of ``scenario``, endless (the stop rule ends a run)."""
     rng = random.Random(seed)
     lengths = token_lengths(scenario, rng)
-    prefixes: dict[int, bytes] = {}
+    prefixes: dict[int, str] = {}
 
-    def prefix(n: int) -> bytes:
+    def prefix(n: int) -> str:
         if n not in prefixes:  # the same text for the same length, as genai-bench's seeded rng
             prefixes[n] = _text(random.Random(n * 7919 + 42), n)
         return prefixes[n]

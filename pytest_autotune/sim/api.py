@@ -15,7 +15,6 @@ from .logs import Log
 from .metrics import Metrics
 from .request import Req
 from .sinks import ResponseSink
-from .tokens import count_tokens, render_chat
 
 __all__ = ["App"]
 
@@ -198,7 +197,7 @@ class App:
             if not isinstance(messages, list) or not messages:
                 resp.send(400, _err("messages must be a non-empty list", 400))
                 return
-            text = render_chat(m for m in messages if isinstance(m, dict))
+            text = self.engine.tokenizer.render_chat(m for m in messages if isinstance(m, dict))
             max_new = body.get("max_completion_tokens") or body.get("max_tokens")
         else:
             raw = body.get("prompt") if endpoint == "completion" else body.get("text")
@@ -210,8 +209,8 @@ class App:
             text = raw
             max_new = body.get("max_tokens") if endpoint == "completion" else (
                 params.get("max_new_tokens", 128))
-        prompt = text.encode("utf-8")
-        n_in = count_tokens(text)
+        prompt = self.engine.tokenizer.encode(text)
+        n_in = len(prompt)
         cfg = self.cfg
         if n_in >= cfg.max_req_input_len:
             resp.send(400, _err(f"The input ({n_in} tokens) is longer than the model's context "
@@ -243,7 +242,7 @@ class App:
         model = model_raw if isinstance(model_raw, str) else cfg.served_model_name
         sink = ResponseSink(resp, endpoint, stream, model, int(time.time()), rid, n_in,
                             include_usage, cfg.stream_interval, self.engine.coalesce_box,
-                            self.cache_report, now)
+                            self.cache_report, now, self.engine.tokenizer.decode)
         if stream:
             resp.start_stream()
         priority = body.get("priority")

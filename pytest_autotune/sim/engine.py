@@ -25,7 +25,7 @@ from .config import ResolvedConfig
 from .costmodel import CostModel, Noise
 from .request import Req
 from .scheduler import Scheduler, StepResult
-from .tokens import eos_length, output_text
+from .tokens import Tokenizer, eos_length
 
 __all__ = ["Engine", "Sink"]
 
@@ -151,8 +151,10 @@ class Engine:
     """All replicas of one server plus the bookkeeping the HTTP layer needs."""
 
     def __init__(self, cfg: ResolvedConfig, seed: int, noise: float,
-                 on_finish: Callable[[Req, float, float], None] | None = None) -> None:
+                 on_finish: Callable[[Req, float, float], None] | None = None,
+                 tokenizer: Tokenizer | None = None) -> None:
         self.cfg = cfg
+        self.tokenizer = tokenizer or Tokenizer()
         self.cost = CostModel(cfg)
         self.seed = seed
         self.loop = asyncio.get_running_loop()
@@ -194,12 +196,12 @@ class Engine:
     def busy(self) -> bool:
         return any(r.inbox or r.sched.has_work() for r in self.replicas)
 
-    def submit(self, prompt: bytes, max_new: int, ignore_eos: bool, sink: Sink | None,
+    def submit(self, prompt: str, max_new: int, ignore_eos: bool, sink: Sink | None,
                priority: int = 0) -> Req:
         now = self.loop.time()
         rid = next(self._rid)
         stop = max_new if ignore_eos else eos_length(self.seed, rid, max_new)
-        req = Req(rid, prompt, max_new, stop, output_text(rid, stop),
+        req = Req(rid, prompt, max_new, stop, self.tokenizer.output(rid, stop),
                   now + self.cost.ingress(len(prompt)) + self.front_noise.request_delay(),
                   ignore_eos, priority)
         req.sink = sink
@@ -242,7 +244,7 @@ class Engine:
         if self.decode_logger is not None:
             self.decode_logger(rep, res)
 
-    async def generate_once(self, prompt: bytes, max_new: int) -> None:
+    async def generate_once(self, prompt: str, max_new: int) -> None:
         """A warm-up request through the scheduler; returns when its last token is due."""
         done = self.loop.create_future()
 

@@ -1,7 +1,7 @@
 """A radix tree over token sequences: SGLang's prefix cache (``mem_cache/radix_cache.py``).
 
-Tokens are bytes (the shipped tokenizer is byte-level), so keys are ``bytes`` and comparing
-prefixes is C-speed slicing. Only the bookkeeping is modelled: which token runs are cached, which
+Token sequences are strings, one character per token (``tokens.py``), so comparing prefixes is
+C-speed slicing. Only the bookkeeping is modelled: which token runs are cached, which
 are locked by running requests, how many are evictable, and LRU eviction of unlocked leaves.
 """
 
@@ -13,8 +13,8 @@ import itertools
 __all__ = ["Node", "RadixCache", "common_prefix_len"]
 
 
-def common_prefix_len(a: bytes, b: bytes) -> int:
-    """Length of the common prefix of two byte strings (binary search on slices)."""
+def common_prefix_len(a: str, b: str) -> int:
+    """Length of the common prefix of two token sequences (binary search on slices)."""
     n = min(len(a), len(b))
     if a[:n] == b[:n]:
         return n
@@ -31,10 +31,10 @@ def common_prefix_len(a: bytes, b: bytes) -> int:
 class Node:
     __slots__ = ("access", "children", "key", "lock_ref", "parent")
 
-    def __init__(self, key: bytes, parent: Node | None) -> None:
+    def __init__(self, key: str, parent: Node | None) -> None:
         self.key = key
         self.parent = parent
-        self.children: dict[int, Node] = {}
+        self.children: dict[str, Node] = {}
         self.lock_ref = 0
         self.access = 0.0
 
@@ -43,7 +43,7 @@ class RadixCache:
     """Prefix cache with lock references and LRU eviction (sizes in tokens)."""
 
     def __init__(self) -> None:
-        self.root = Node(b"", None)
+        self.root = Node("", None)
         self.root.lock_ref = 1
         self.total_size = 0
         self.protected_size = 0
@@ -54,12 +54,12 @@ class RadixCache:
         return self.total_size - self.protected_size
 
     def reset(self) -> None:
-        self.root = Node(b"", None)
+        self.root = Node("", None)
         self.root.lock_ref = 1
         self.total_size = 0
         self.protected_size = 0
 
-    def match_prefix(self, key: bytes, now: float = 0.0) -> tuple[int, Node]:
+    def match_prefix(self, key: str, now: float = 0.0) -> tuple[int, Node]:
         """Longest cached prefix of ``key``: (length, deepest node); splits a partial match."""
         node = self.root
         matched = 0
@@ -91,7 +91,7 @@ class RadixCache:
         upper.children[child.key[0]] = child
         return upper
 
-    def insert(self, key: bytes, now: float = 0.0) -> tuple[int, Node]:
+    def insert(self, key: str, now: float = 0.0) -> tuple[int, Node]:
         """Insert ``key``; returns (tokens that were already cached, last node of ``key``)."""
         node = self.root
         matched = 0

@@ -12,7 +12,8 @@ CLIP_MAX_NEW_TOKENS = 4096  # SGLANG_CLIP_MAX_NEW_TOKENS_ESTIMATION
 
 
 class Req:
-    """Prompt and output tokens are bytes (byte-level tokenizer); times are virtual seconds."""
+    """Prompt and output are token sequences, one character per token (``tokens.py``); times are
+    virtual seconds."""
 
     __slots__ = (
         "admit_time", "arrival", "cached_tokens", "dp_rank", "extend_len", "finish_time",
@@ -21,7 +22,7 @@ class Req:
         "token_times",
     )
 
-    def __init__(self, rid: int, prompt: bytes, max_new: int, stop_at: int, output: bytes,
+    def __init__(self, rid: int, prompt: str, max_new: int, stop_at: int, output: str,
                  arrival: float, ignore_eos: bool = True, priority: int = 0) -> None:
         self.rid = rid
         self.prompt = prompt
@@ -47,7 +48,7 @@ class Req:
         self.sink: Any = None  # the engine's delivery object
 
     @property
-    def fill(self) -> bytes:
+    def fill(self) -> str:
         """Tokens whose KV must be present before the next token: prompt plus outputs so far."""
         return self.prompt + self.output[: self.out] if self.out else self.prompt
 

@@ -26,6 +26,7 @@ from .engine import Engine, Replica
 from .httpd import HttpProtocol
 from .logs import Log
 from .scheduler import StepResult
+from .tokens import for_model
 
 __all__ = ["main"]
 
@@ -58,12 +59,13 @@ class Server:
         self.stop = asyncio.Event()
         self.server: asyncio.base_events.Server | None = None
         self.connections: set[HttpProtocol] = set()
-        self.engine = Engine(cfg, args.sim_seed, args.sim_noise)
+        self.tokenizer = for_model(args.tokenizer_path, args.model_path, cfg.model.name)
+        self.engine = Engine(cfg, args.sim_seed, args.sim_noise, tokenizer=self.tokenizer)
         sim_info = {"simulator": True, "gpu": cfg.gpu.name, "gpu_key": cfg.gpu_key,
                     "model": cfg.model.name, "params": cfg.model.params,
                     "gpus_available": args.sim_gpus_available, "noise": args.sim_noise,
                     "seed": args.sim_seed, "startup_scale": args.sim_startup_scale,
-                    "slowdown": args.sim_slowdown}
+                    "slowdown": args.sim_slowdown, "tokenizer": self.tokenizer.name}
         self.app = App(cfg, self.engine, log, args.api_key, args.enable_metrics,
                        args.enable_cache_report, _server_args(args, cfg), args.sim_truth_log,
                        sim_info)
@@ -121,6 +123,7 @@ class Server:
         if unmodelled:
             log.warning("accepted but not modelled by the simulator (no effect on its numbers): "
                         + ", ".join(unmodelled))
+        log.info(f"simulator {self.tokenizer.note}")
         if self.args.attention_backend is None:
             log.info(f"Attention backend not explicitly specified. Use {cfg.attention_backend} "
                      "backend by default.", p)
@@ -182,8 +185,8 @@ class Server:
             log.uvicorn('127.0.0.1:0 - "GET /get_model_info HTTP/1.1" 200 OK')
             await self.sleep(cfg.warmup_s)
             self.fail("warmup")
-            warm = asyncio.ensure_future(self.engine.generate_once(b"The capital city of France "
-                                                                  b"is", 8))
+            warm = asyncio.ensure_future(self.engine.generate_once(
+                self.tokenizer.encode("The capital city of France is"), 8))
             stopper = asyncio.ensure_future(self.stop.wait())
             await asyncio.wait({warm, stopper}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()

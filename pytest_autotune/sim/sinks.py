@@ -9,6 +9,7 @@ chunk. Non-streaming replies are sent whole when the last token is due.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from .httpd import Responder
@@ -26,6 +27,7 @@ class ResponseSink:
         "cache_report",
         "coalesce",
         "created",
+        "decode",
         "endpoint",
         "first_due",
         "first_sent",
@@ -45,8 +47,10 @@ class ResponseSink:
 
     def __init__(self, resp: Responder, endpoint: str, stream: bool, model: str, created: int,
                  rid: str, prompt_tokens: int, include_usage: bool, interval: int,
-                 coalesce: list[float], cache_report: bool, http_time: float) -> None:
+                 coalesce: list[float], cache_report: bool, http_time: float,
+                 decode: Callable[[str], bytes]) -> None:
         self.resp = resp
+        self.decode = decode  # tokens -> UTF-8 text; generated tokens are JSON-safe ASCII
         self.endpoint = endpoint  # "chat" | "completion" | "generate"
         self.stream = stream
         self.model = model
@@ -122,7 +126,7 @@ class ResponseSink:
                              "logprobs": None, "finish_reason": None, "matched_stop": None}],
                 "usage": None})
         if count > self.sent:
-            out += self._content(req.output[self.sent:count])
+            out += self._content(self.decode(req.output[self.sent:count]))
             self.sent = count
         self.last_write = now
         if not final:
@@ -159,7 +163,7 @@ class ResponseSink:
             return
         self.sent = count
         self.last_write = now
-        text = req.output[:count].decode("ascii")
+        text = self.decode(req.output[:count]).decode("ascii")
         meta = self._meta(req, count, now)
         if not final:
             meta["finish_reason"] = None
@@ -170,7 +174,7 @@ class ResponseSink:
             self.resp.chunk(body)
 
     def _send_whole(self, req: Req, count: int) -> None:
-        text = req.output[:count].decode("ascii")
+        text = self.decode(req.output[:count]).decode("ascii")
         reason = self._finish_reason(req, count)
         matched = None if reason == "length" else 128009
         if self.endpoint == "generate":

@@ -20,14 +20,17 @@ from .config import ResolvedConfig
 from .costmodel import Calibration, CostModel, Noise
 from .request import Req
 from .scheduler import Scheduler
-from .tokens import output_text
+from .tokens import Tokenizer
 
 __all__ = ["Job", "Record", "Result", "VirtualCluster", "random_jobs", "run_closed", "run_poisson"]
+
+#: generated tokens; in virtual time only their identity matters (to the prefix cache)
+_OUTPUT = Tokenizer()
 
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    prompt: bytes
+    prompt: str  # tokens, one character each
     output_len: int
     ignore_eos: bool = True
 
@@ -81,12 +84,13 @@ def random_jobs(n: int, input_len: int, output_len: int, seed: int = 0, prefix_l
                 num_prefixes: int = 1, ignore_eos: bool = True) -> list[Job]:
     """genai-bench-like D(input,output) jobs; ``prefix_len`` tokens shared by groups of prompts."""
     rng = random.Random(seed)
-    letters = b"abcdefghijklmnopqrstuvwxyz ,."
-    prefixes = [bytes(rng.choice(letters) for _ in range(prefix_len)) for _ in range(num_prefixes)]
+    letters = "abcdefghijklmnopqrstuvwxyz ,."
+    prefixes = ["".join(rng.choice(letters) for _ in range(prefix_len))
+                for _ in range(num_prefixes)]
     jobs = []
     for i in range(n):
-        body = bytes(rng.choice(letters) for _ in range(max(input_len - prefix_len, 1)))
-        prefix = prefixes[i % num_prefixes] if prefix_len else b""
+        body = "".join(rng.choice(letters) for _ in range(max(input_len - prefix_len, 1)))
+        prefix = prefixes[i % num_prefixes] if prefix_len else ""
         jobs.append(Job(prefix + body, output_len, ignore_eos))
     return jobs
 
@@ -120,7 +124,7 @@ class VirtualCluster:
         arrival = (send + self.client_overhead / 2 + self.cost.ingress(len(job.prompt))
                    + self.front_noise.request_delay())
         req = Req(rid, job.prompt, job.output_len, job.output_len,
-                  output_text(rid, job.output_len), arrival, job.ignore_eos)
+                  _OUTPUT.output(rid, job.output_len), arrival, job.ignore_eos)
         req.token_times = [] if self.keep else None
         return req
 

@@ -254,7 +254,7 @@ def client_tokenizer(path: Path) -> Path:
     """The simulator's tokenizer as transformers 4.x (sglang 0.5.5's pin) loads it."""
     import shutil
 
-    from pytest_autotune.deploy import BUILTIN_TOKENIZER
+    from pytest_autotune.tokenizers import BUILTIN_TOKENIZER
 
     shutil.copytree(BUILTIN_TOKENIZER, path)
     config = json.loads((path / "tokenizer_config.json").read_text())

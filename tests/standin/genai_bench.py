@@ -38,9 +38,10 @@ What it mirrors from genai-bench 0.0.5:
 
 Where it differs, on purpose: a run stops after exactly ``--max-requests-per-run`` requests
 (genai-bench checks once a second and overshoots), there is no pause between runs, no xlsx and
-no plots, and prompts are random ASCII words (one token per byte with the simulator's byte-level
-tokenizer; the token count of a prompt is its length in UTF-8 bytes, so it fits that tokenizer
-only). ``--dataset-path`` (a text file) only replaces the word source of the prompts.
+no plots, and prompts are random ASCII words sized for the simulator's tokenizers only: with a
+model family's directory (``pytest_autotune.tokenizers``) each word is one token of that
+vocabulary; with the byte-level one a prompt's token count is its length in UTF-8 bytes.
+``--dataset-path`` (a text file) only replaces the word source of byte-level prompts.
 """
 
 from __future__ import annotations
@@ -126,17 +127,37 @@ def parse_scenario(text: str) -> Scenario:
 
 
 # -- prompts ----------------------------------------------------------------------------------
+def vocabulary_words(tokenizer_dir: str) -> list[str] | None:
+    """For a model family's tokenizer written by the plugin: words that are one token each
+    (" fox"), so that ``n`` of them are ``n`` tokens; None for any other tokenizer."""
+    try:
+        config = json.loads((Path(tokenizer_dir) / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    family = config.get("pytest_autotune_tokenizer") if isinstance(config, dict) else None
+    if not family:
+        return None
+    from pytest_autotune.sim.tokens import for_model
+
+    tok = for_model(family)
+    return sorted({tok.decode(t).decode() for t in tok.output(0, 200)})
+
+
 class Prompts:
-    """Prompts of an exact byte length (= tokens under the byte-level tokenizer)."""
+    """Prompts of an exact token count: whole one-token words of a family's vocabulary, or an
+    exact byte length (= tokens under the byte-level tokenizer)."""
 
     def __init__(self, words: Sequence[str], prefix_len: int | None,
-                 prefix_ratio: float | None) -> None:
+                 prefix_ratio: float | None, token_words: Sequence[str] | None = None) -> None:
         self.words = list(words) or WORDS
+        self.token_words = list(token_words or ())
         self.prefix_len = prefix_len
         self.prefix_ratio = prefix_ratio
         self.shared_prefix: str | None = None
 
     def text(self, n: int, rng: random.Random) -> str:
+        if self.token_words:
+            return "".join(rng.choice(self.token_words) for _ in range(n))
         out: list[str] = []
         size = 0
         while size < n:
@@ -159,6 +180,9 @@ class Prompts:
             return self.text(n, rng)
         if plen <= 0:
             return self.text(n, rng)
+        if self.token_words:  # one word: one token
+            sep = min(1, max(0, n - plen))
+            return prefix + self.text(sep, rng) + self.text(max(0, n - plen - sep), rng)
         separator = f"{rng.getrandbits(16):04x}"[: max(0, n - plen)]
         return prefix + separator + self.text(max(0, n - plen - len(separator)), rng)
 
@@ -551,7 +575,8 @@ def measure_all(args: argparse.Namespace, client: Client, words: Sequence[str], 
             f"{len(args.traffic_scenario)} scenario(s) x {len(args.num_concurrency)} "
             f"concurrency level(s), {args.max_requests_per_run} requests each")
         for scenario in args.traffic_scenario:
-            prompts = Prompts(words, args.prefix_len, args.prefix_ratio)
+            prompts = Prompts(words, args.prefix_len, args.prefix_ratio,
+                              vocabulary_words(args.model_tokenizer))
             for concurrency in args.num_concurrency:
                 rng = random.Random(f"{SEED}:{scenario.text}:{concurrency}")
                 run = Run(args, scenario, concurrency, client, prompts, rng)

@@ -23,16 +23,20 @@ import pytest
 from pytest_autotune.bench.plan import Invocation
 from pytest_autotune.bench.results import RUN_FILE
 from pytest_autotune.bench.runner import BenchOutcome, BenchRequest, build_argv
-from pytest_autotune.deploy import BUILTIN_TOKENIZER
 from pytest_autotune.errors import BenchError
 from pytest_autotune.model import Metrics, Workload, WorkloadPoint
+from pytest_autotune import tokenizers
+from pytest_autotune.sim.tokens import for_model
 
 from ..e2e.sim.conftest import Sim, free_port, start_sim
 from ..standin import SCRIPT, runner
 from ..standin.genai_bench import Prompts, parse_scenario, stats
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "genai_bench"
-CHAT_TEMPLATE_TOKENS = len("<|user|>\n\n<|assistant|>\n")
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+#: what the chat template adds to a prompt (the simulator serves MODEL with Llama-3.1's tokenizer)
+CHAT_TEMPLATE_TOKENS = for_model(MODEL).count(for_model(MODEL).render_chat([{"role": "user",
+                                                                              "content": ""}]))
 
 
 @pytest.fixture
@@ -51,8 +55,8 @@ def measure(url: str, out_dir: Path, scenarios: tuple[str, ...], levels: tuple[i
             max_requests: int = 8, api_key: str | None = None, **workload: Any) -> BenchOutcome:
     """One stand-in process through the plugin's runner (its argv, env, supervision)."""
     w = Workload(scenarios=scenarios, concurrency=levels, max_requests=max_requests, **workload)
-    req = BenchRequest(url=url, api_model_name="meta-llama/Llama-3.1-8B-Instruct",
-                       tokenizer=str(BUILTIN_TOKENIZER), workload=w,
+    req = BenchRequest(url=url, api_model_name=MODEL,
+                       tokenizer=str(tokenizers.directory("llama-3.1")), workload=w,
                        invocation=Invocation(scenarios, levels), out_dir=out_dir,
                        timeout=60.0, api_key=api_key)
     return runner().run(req)
@@ -103,7 +107,7 @@ def test_grid_in_one_process_is_parsed_like_genai_bench(sim_proc: Sim, tmp_path:
     meta = json.loads((out / "experiment_metadata.json").read_text())
     assert meta.keys() == json.loads((GOLDEN / "ms-grid" / "experiment_metadata.json")
                                      .read_text()).keys()
-    # exact token counts: the prompt is sized for the byte-level tokenizer
+    # exact token counts: the prompt is sized for the served model's tokenizer
     per_request = data["individual_request_metrics"]
     assert {r["num_input_tokens"] for r in per_request} == {50 + CHAT_TEMPLATE_TOKENS}
     assert {r["num_output_tokens"] for r in per_request} == {20}
@@ -224,7 +228,7 @@ def test_request_body_and_headers_mirror_genai_benchs_sglang_backend(tmp_path: P
                      {"role": "user", "content": body["messages"][1]["content"]}],
         "max_tokens": 3, "temperature": 0.5, "stream": True,
         "stream_options": {"include_usage": True}, "top_p": 0.9, "ignore_eos": True}
-    assert len(body["messages"][1]["content"].encode()) == 30
+    assert for_model(MODEL).count(body["messages"][1]["content"]) == 30
     per_request = run_file(tmp_path / "gb")["individual_request_metrics"]
     assert [(r["num_input_tokens"], r["num_output_tokens"]) for r in per_request] == [(7, 3)] * 2
     assert all(r["tpot"] == pytest.approx(r["output_latency"] / 2) for r in per_request)

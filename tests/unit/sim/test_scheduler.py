@@ -10,7 +10,7 @@ from pytest_autotune.sim.config import ResolvedConfig, resolve
 from pytest_autotune.sim.costmodel import CostModel
 from pytest_autotune.sim.request import Req
 from pytest_autotune.sim.scheduler import Scheduler
-from pytest_autotune.sim.tokens import output_text
+from pytest_autotune.sim.tokens import Tokenizer
 from pytest_autotune.sim.virtual import Job, Record, VirtualCluster, random_jobs, run_closed
 
 
@@ -19,7 +19,7 @@ def cfg(*flags: str, model: str = "llama-3.1-8b") -> ResolvedConfig:
 
 
 def req(rid: int, prompt: bytes, out: int, t: float = 0.0) -> Req:
-    return Req(rid, prompt, out, out, output_text(rid, out), t)
+    return Req(rid, prompt, out, out, Tokenizer().output(rid, out), t)
 
 
 def drain(s: Scheduler, t: float = 0.0) -> float:
@@ -39,7 +39,7 @@ def assert_clean(s: Scheduler) -> None:
 
 def test_prefill_then_decode_and_token_count() -> None:
     s = Scheduler(cfg())
-    r = req(1, b"x" * 100, 5)
+    r = req(1, "x" * 100, 5)
     s.add(r)
     first = s.step(0.0)
     assert first is not None and first.kind == "prefill" and first.emitted == [r]
@@ -57,10 +57,10 @@ def test_prefill_then_decode_and_token_count() -> None:
 
 def test_long_prompt_is_chunked_and_chunks_run_back_to_back() -> None:
     s = Scheduler(cfg("--chunked-prefill-size", "1024"))
-    short = req(1, b"a" * 50, 50)
+    short = req(1, "a" * 50, 50)
     s.add(short)
     t = s.step(0.0).end  # type: ignore[union-attr]
-    s.add(req(2, b"b" * 3000, 5))
+    s.add(req(2, "b" * 3000, 5))
     kinds = []
     for _ in range(4):
         res = s.step(t)
@@ -76,9 +76,9 @@ def test_long_prompt_is_chunked_and_chunks_run_back_to_back() -> None:
 
 def test_mixed_chunk_decodes_during_prefill() -> None:
     s = Scheduler(cfg("--chunked-prefill-size", "1024", "--enable-mixed-chunk"))
-    s.add(req(1, b"a" * 50, 50))
+    s.add(req(1, "a" * 50, 50))
     t = s.step(0.0).end  # type: ignore[union-attr]
-    s.add(req(2, b"b" * 3000, 5))
+    s.add(req(2, "b" * 3000, 5))
     res = s.step(t)
     assert res is not None and res.kind == "mixed" and res.new_tokens == 1023
     assert [r.rid for r in res.emitted] == [1]
@@ -87,9 +87,9 @@ def test_mixed_chunk_decodes_during_prefill() -> None:
 def test_prefix_cache_hit_and_disable() -> None:
     for flags, hit in (((), True), (("--disable-radix-cache",), False)):
         s = Scheduler(cfg(*flags))
-        s.add(req(1, b"shared-system-prompt " * 50 + b"one", 3))
+        s.add(req(1, "shared-system-prompt " * 50 + "one", 3))
         drain(s)
-        r2 = req(2, b"shared-system-prompt " * 50 + b"two", 3)
+        r2 = req(2, "shared-system-prompt " * 50 + "two", 3)
         s.add(r2)
         drain(s)
         assert (r2.cached_tokens >= 1000) is hit
@@ -98,9 +98,9 @@ def test_prefix_cache_hit_and_disable() -> None:
 
 def test_full_hit_still_prefills_one_token() -> None:
     s = Scheduler(cfg())
-    s.add(req(1, b"p" * 500, 2))
+    s.add(req(1, "p" * 500, 2))
     drain(s)
-    r = req(2, b"p" * 500, 2)
+    r = req(2, "p" * 500, 2)
     s.add(r)
     res = s.step(10.0)
     assert res is not None and res.new_tokens == 1 and r.cached_tokens == 499
@@ -109,7 +109,7 @@ def test_full_hit_still_prefills_one_token() -> None:
 def test_admission_is_limited_by_the_token_budget() -> None:
     s = Scheduler(cfg("--max-total-tokens", "5000"))
     for i in range(10):
-        s.add(req(i, bytes([65 + i]) * 1000, 1000))
+        s.add(req(i, chr(65 + i) * 1000, 1000))
     res = s.step(0.0)
     assert res is not None
     # each request needs 1000 input + min(1000, 4096) output tokens: two fit in 5000
@@ -119,7 +119,7 @@ def test_admission_is_limited_by_the_token_budget() -> None:
 def test_max_running_requests_caps_the_batch() -> None:
     s = Scheduler(cfg("--max-running-requests", "3"))
     for i in range(6):
-        s.add(req(i, bytes([65 + i]) * 100, 50))
+        s.add(req(i, chr(65 + i) * 100, 50))
     s.step(0.0)
     assert len(s.running) == 3 and len(s.waiting) == 3
 
@@ -138,7 +138,7 @@ def test_new_token_ratio_decays_and_resets() -> None:
     s = Scheduler(cfg("--schedule-conservativeness", "1.0"))
     assert s.new_token_ratio == pytest.approx(0.7)
     assert s.min_ratio == pytest.approx(0.098)
-    s.add(req(1, b"x" * 10, 700))
+    s.add(req(1, "x" * 10, 700))
     drain(s)
     assert s.new_token_ratio == pytest.approx(0.098)
     assert s.step(100.0) is None and s.new_token_ratio == pytest.approx(0.7)
@@ -154,7 +154,7 @@ def test_lpm_falls_back_to_fcfs_past_128_waiting() -> None:
 def test_lof_orders_longest_output_first() -> None:
     s = Scheduler(cfg("--schedule-policy", "lof", "--max-running-requests", "1"))
     for i, out in enumerate((5, 50, 20)):
-        s.add(req(i, bytes([70 + i]) * 10, out))
+        s.add(req(i, chr(70 + i) * 10, out))
     s.step(0.0)
     assert s.running[0].max_new == 50
 
@@ -177,7 +177,7 @@ def test_dp_replicas_share_load_round_robin() -> None:
 
 def test_poisson_and_closed_loop_records_are_consistent() -> None:
     cluster = VirtualCluster(cfg(), client_overhead=0.002, keep_token_times=True)
-    res = cluster.run(concurrency=2, jobs=[Job(b"y" * 200, 10)] * 6)
+    res = cluster.run(concurrency=2, jobs=[Job("y" * 200, 10)] * 6)
     for r in res.records:
         assert r.token_times is not None and len(r.token_times) == 10
         assert r.first_token == pytest.approx(r.token_times[0])
