@@ -9,6 +9,7 @@ from typing import Any
 
 from ..results import CaseReport, RunReport, TiedConfig, Trial, by_case
 from ..scoring import OBJECTIVES, objective_of, seed_aggregate
+from ..sim.tokens import tokenizer_note
 from ..slo import SLO
 
 SIM_NOTE = (
@@ -19,6 +20,17 @@ ESTIMATE_NOTE = (
     "ESTIMATED: numbers come from the simulator's model in virtual time (estimate mode: no "
     "server, no HTTP, no genai-bench); use them to plan, then measure the shortlist"
 )
+
+
+def token_note(trials: Sequence[Trial]) -> str:
+    """How the simulator counted tokens, per tokenizer it used (``/get_server_info``)."""
+    names: dict[str, None] = {}
+    for trial in trials:
+        sim = trial.server_info.get("sim")
+        if isinstance(sim, dict) and sim.get("tokenizer"):
+            names.setdefault(str(sim["tokenizer"]), None)
+    notes = [f"{name}: {tokenizer_note(name)}" for name in names]
+    return "; " + "; ".join(notes) if notes else ""
 
 
 def case_slos(trials: Sequence[Trial]) -> list[SLO]:
@@ -69,6 +81,8 @@ def build_report(
 ) -> RunReport:
     simulated = any(t.simulated for t in trials)
     note = ESTIMATE_NOTE if mode == "estimate" else SIM_NOTE if simulated else None
+    if note == SIM_NOTE:
+        note += token_note(trials)
     return RunReport(
         run_id=run_id, started=started, finished=time.time(), mode=mode, simulated=simulated,
         note=note, commit=commit,

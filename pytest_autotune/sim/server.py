@@ -123,7 +123,7 @@ class Server:
         if unmodelled:
             log.warning("accepted but not modelled by the simulator (no effect on its numbers): "
                         + ", ".join(unmodelled))
-        log.info(f"simulator {self.tokenizer.note}")
+        log.info(f"simulator tokenizer {self.tokenizer.name}: {self.tokenizer.note}")
         if self.args.attention_backend is None:
             log.info(f"Attention backend not explicitly specified. Use {cfg.attention_backend} "
                      "backend by default.", p)

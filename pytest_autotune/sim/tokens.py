@@ -38,6 +38,7 @@ __all__ = [
     "eos_length",
     "family_of",
     "for_model",
+    "tokenizer_note",
 ]
 
 #: The byte-level tokenizer's template (``pytest_autotune/data/tokenizer/chat_template.jinja``).
@@ -179,9 +180,9 @@ class Family:
     note: str  # what the report says about the token counts
 
 
-_LLAMA_NOTE = ("token counts: Llama-3 vocabulary (its first 100,256 tokens, which English text "
-               "uses; exact for English)")
-_QWEN_NOTE = "token counts: Qwen vocabulary (all 151,643 tokens; exact)"
+_LLAMA_NOTE = ("tokens counted with Llama-3's vocabulary (its first 100,256 tokens: exact for "
+               "English, near for other scripts)")
+_QWEN_NOTE = "tokens counted with Qwen's vocabulary (all 151,643 tokens: exact)"
 FAMILIES: Mapping[str, Family] = {
     "llama-3": Family("llama-3", "cl100k_base", _LLAMA3_SPLIT, _llama3_specials(),
                       "<|begin_of_text|>", "<|eot_id|>", _llama3_chat(False),
@@ -224,8 +225,8 @@ class Tokenizer:
 
     name = "byte-level"
     family: Family | None = None
-    note = ("token counts: byte-level fallback (one token per UTF-8 byte; English text costs "
-            "about 4x the tokens of the real model)")
+    note = ("tokens counted by the byte-level fallback for a model of unknown family (one "
+            "token per UTF-8 byte: English text costs about 4x the real model's tokens)")
     _period = _WORDS
 
     def encode(self, text: str) -> str:
@@ -285,6 +286,12 @@ def for_model(*names: str | None) -> Tokenizer:
         if family is not None:
             return _bpe_tokenizer(family.name)
     return Tokenizer()
+
+
+def tokenizer_note(name: str) -> str:
+    """What a report says of the counts of the tokenizer a simulator names."""
+    family = FAMILIES.get(name)
+    return family.note if family is not None else Tokenizer.note
 
 
 def eos_length(seed: int, rid: int, max_new: int, mean: float = 320.0) -> int:

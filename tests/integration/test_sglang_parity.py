@@ -251,15 +251,13 @@ def english_dataset(path: Path, count: int = 200) -> Path:
 
 
 def client_tokenizer(path: Path) -> Path:
-    """The simulator's tokenizer as transformers 4.x (sglang 0.5.5's pin) loads it."""
+    """The tokenizer the simulator counts Llama-3.1's tokens with, as written for clients; the
+    client loads it with its own transformers 4.x (sglang 0.5.5's pin)."""
     import shutil
 
-    from pytest_autotune.tokenizers import BUILTIN_TOKENIZER
+    from pytest_autotune import tokenizers
 
-    shutil.copytree(BUILTIN_TOKENIZER, path)
-    config = json.loads((path / "tokenizer_config.json").read_text())
-    config["tokenizer_class"] = "PreTrainedTokenizerFast"
-    (path / "tokenizer_config.json").write_text(json.dumps(config))
+    shutil.copytree(tokenizers.directory("llama-3.1"), path)
     return path
 
 

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from pytest_autotune import tokenizers
+from pytest_autotune.sim.tokens import for_model
+
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def genai_bench() -> str:
@@ -38,7 +40,7 @@ def test_genai_bench_matches_truth(sim_factory: Any, tmp_path: Path) -> None:
     argv = [genai_bench(), "benchmark", "--api-backend", "sglang",
             "--api-base", f"http://127.0.0.1:{sim.port}", "--api-key", "dummy",
             "--api-model-name", "meta-llama/Llama-3.1-8B-Instruct",
-            "--model-tokenizer", str(ROOT / "pytest_autotune" / "data" / "tokenizer"),
+            "--model-tokenizer", str(tokenizers.directory("llama-3.1")),
             "--task", "text-to-text", "--traffic-scenario", "D(100,100)",
             "--num-concurrency", "4", "--max-requests-per-run", "20", "--max-time-per-run", "1",
             "--experiment-base-dir", str(tmp_path), "--experiment-folder-name", "run",
@@ -58,6 +60,10 @@ def test_genai_bench_matches_truth(sim_factory: Any, tmp_path: Path) -> None:
     # token counts: genai-bench takes them from the usage chunk, which must be exact
     bench_in = sorted(r["num_input_tokens"] for r in data["individual_request_metrics"])
     assert bench_in == sorted(t["input_tokens"] for t in truth)
+    # and D(100,100) is 100 tokens of the served model, as genai-bench cut them with its twin
+    llama = for_model("meta-llama/Llama-3.1-8B-Instruct")
+    template = llama.count(llama.render_chat([{"role": "user", "content": ""}]))
+    assert all(abs(n - template - 100) <= 2 for n in bench_in), (template, bench_in)
     assert all(r["num_output_tokens"] == 100 for r in data["individual_request_metrics"])
     t_ttft = mean([t["ttft"] for t in truth])
     t_tpot = mean([t["tpot"] for t in truth])

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from pytest_autotune.sim.tokens import for_model
+
 from ...polling import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -20,6 +22,8 @@ CHAT = {"model": "x", "messages": [{"role": "user", "content": "Or ten times hap
 
 
 Events = list[tuple[float, Any]]
+#: the simulators here serve Llama-3.1-8B, so they count with Llama-3.1's tokenizer
+TOK = for_model("meta-llama/Llama-3.1-8B-Instruct")
 
 
 def stream(port: int, path: str, body: dict[str, Any]) -> tuple[Events, dict[str, str]]:
@@ -55,14 +59,15 @@ def test_chat_stream_contract(sim: Any) -> None:
     first = objs[0]["choices"][0]
     assert first["delta"] == {"role": "assistant", "content": ""}
     content = [o["choices"][0]["delta"]["content"] for o in objs[1:-3]]
-    assert all(content) and len("".join(content)) == 12
+    assert all(content) and TOK.count("".join(content)) == 12
     finish = objs[-3]["choices"][0]
     assert finish["finish_reason"] == "length"
     usage = objs[-2]
     assert usage["choices"] == []
-    prompt = "<|user|>\nOr ten times happier\n<|assistant|>\n"
-    assert usage["usage"] == {"prompt_tokens": len(prompt), "completion_tokens": 12,
-                              "total_tokens": len(prompt) + 12, "prompt_tokens_details": None}
+    prompt = TOK.count(TOK.render_chat(CHAT["messages"]))  # type: ignore[arg-type]
+    assert prompt == 39  # 35 of them Llama-3.1's template
+    assert usage["usage"] == {"prompt_tokens": prompt, "completion_tokens": 12,
+                              "total_tokens": prompt + 12, "prompt_tokens_details": None}
     # tokens arrive over time, not in one piece at the end
     assert events[-1][0] - events[1][0] > 0.05
 
@@ -72,14 +77,14 @@ def test_completions_and_non_stream(sim: Any) -> None:
                                {"prompt": "abc", "max_tokens": 7, "ignore_eos": True})
     data = json.loads(body)
     assert status == 200 and data["object"] == "text_completion"
-    assert len(data["choices"][0]["text"]) == 7
-    assert data["usage"]["prompt_tokens"] == 3 and data["usage"]["completion_tokens"] == 7
+    assert TOK.count(data["choices"][0]["text"]) == 7
+    assert data["usage"]["prompt_tokens"] == 1 and data["usage"]["completion_tokens"] == 7
     events, _ = stream(sim.port, "/v1/completions",
                        {"prompt": "abc", "max_completion_tokens": 5, "max_tokens": 5,
                         "stream": True, "ignore_eos": True})
     assert "role" not in json.dumps(events[0][1])
     text = "".join(e["choices"][0]["text"] for _, e in events[:-1] if e["choices"])
-    assert len(text) == 5
+    assert TOK.count(text) == 5
     status, body = sim.request("POST", "/v1/chat/completions",
                                {**CHAT, "stream": False, "max_completion_tokens": 4})
     data = json.loads(body)
@@ -198,7 +203,7 @@ def test_truth_log(sim: Any) -> None:
 
     def logged() -> list[dict[str, Any]]:
         lines = sim.truth.read_text().splitlines() if sim.truth.exists() else []
-        return [r for r in map(json.loads, lines) if r["input_tokens"] == 11]
+        return [r for r in map(json.loads, lines) if r["input_tokens"] == TOK.count("hello world")]
 
     user = wait_for("the request in the truth log", logged, timeout=10)
     assert len(user) == 1
@@ -233,10 +238,10 @@ def test_client_disconnect_aborts_the_request(sim_factory: Any) -> None:
 def test_request_validation_and_queue_limit(sim_factory: Any) -> None:
     sim = sim_factory("--sim-noise", "0", "--context-length", "1000", "--max-queued-requests",
                       "0")
-    status, body = sim.request("POST", "/v1/completions", {"prompt": "x" * 2000,
+    status, body = sim.request("POST", "/v1/completions", {"prompt": " x" * 2000,
                                                            "max_tokens": 5})
     assert status == 400 and b"longer than the model's context length" in body
-    status, body = sim.request("POST", "/v1/completions", {"prompt": "x" * 100,
+    status, body = sim.request("POST", "/v1/completions", {"prompt": " x" * 100,
                                                            "max_tokens": 950})
     assert status == 400 and b"maximum context length" in body
     status, body = sim.request("POST", "/v1/completions", {"prompt": "x", "max_tokens": 5})
@@ -248,12 +253,12 @@ def test_native_generate_endpoint(sim: Any) -> None:
     status, body = sim.request("POST", "/generate", {"text": "hello", "sampling_params": {
         "max_new_tokens": 6, "ignore_eos": True}})
     data = json.loads(body)
-    assert status == 200 and len(data["text"]) == 6
+    assert status == 200 and TOK.count(data["text"]) == 6
     assert data["meta_info"]["completion_tokens"] == 6
     events, _ = stream(sim.port, "/generate", {"text": "hello", "stream": True,
                                                "sampling_params": {"max_new_tokens": 4,
                                                                    "ignore_eos": True}})
-    assert events[-1][1] == "[DONE]" and len(events[-2][1]["text"]) == 4
+    assert events[-1][1] == "[DONE]" and TOK.count(events[-2][1]["text"]) == 4
 
 
 def test_without_ignore_eos_requests_may_stop_early(sim: Any) -> None:
