@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from ..errors import BenchError
 from ..model import Metrics, Stat, Workload, WorkloadPoint
+from ..sim.tokens import for_model
 from ..sim.virtual import Job, Record, VirtualCluster
 from .runner import BenchOutcome, BenchRequest, Sink
 from .samples import RequestSamples
@@ -68,8 +69,15 @@ def _text(rng: random.Random, n: int) -> str:
     return "".join(rng.choice(_LETTERS) for _ in range(n))
 
 
-def jobs(scenario: str, workload: Workload, seed: int) -> Iterator[Job]:
-    """genai-bench's requests for one run of ``scenario``, endless (the stop rule ends a run)."""
+def template_tokens(model: str) -> int:
+    """What the served model's chat template adds to a one-message prompt, in its tokens."""
+    tok = for_model(model)
+    return tok.count(tok.render_chat([{"role": "user", "content": ""}]))
+
+
+def jobs(scenario: str, workload: Workload, seed: int, template: int = 0) -> Iterator[Job]:
+    """genai-bench's requests for one run of ``scenario``, endless (the stop rule ends a run);
+    each prompt opens with ``template`` tokens of the chat template, the same in every one."""
     rng = random.Random(seed)
     lengths = token_lengths(scenario, rng)
     prefixes: dict[int, str] = {}
@@ -79,6 +87,7 @@ def jobs(scenario: str, workload: Workload, seed: int) -> Iterator[Job]:
             prefixes[n] = _text(random.Random(n * 7919 + 42), n)
         return prefixes[n]
 
+    head = "\x00" * template
     while True:
         n_in, n_out = lengths()
         share = 0
@@ -86,7 +95,7 @@ def jobs(scenario: str, workload: Workload, seed: int) -> Iterator[Job]:
             share = int(n_in * workload.prefix_ratio)
         elif workload.prefix_len is not None:
             share = min(workload.prefix_len, n_in)
-        yield Job(prefix(share) + _text(rng, n_in - share), n_out)
+        yield Job(head + prefix(share) + _text(rng, n_in - share), n_out)
 
 
 def _stat(values: Sequence[float]) -> Stat:
@@ -143,7 +152,8 @@ def measure_point(cluster: VirtualCluster, point: WorkloadPoint, workload: Workl
                   seed: int) -> tuple[Metrics, RequestSamples]:
     """One genai-bench run of ``point`` on ``cluster`` (which keeps its state between runs)."""
     result = cluster.run(
-        concurrency=point.concurrency, jobs=jobs(point.scenario, workload, seed),
+        concurrency=point.concurrency,
+        jobs=jobs(point.scenario, workload, seed, template_tokens(cluster.cfg.model.name)),
         max_time=max(1, math.ceil(workload.max_time_s / 60.0)) * 60.0, spawn=SPAWN_S,
         stop_count=workload.max_requests,
     )

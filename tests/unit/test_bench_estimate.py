@@ -8,7 +8,13 @@ import statistics
 
 import pytest
 
-from pytest_autotune.bench.estimate import account, jobs, measure_point, token_lengths
+from pytest_autotune.bench.estimate import (
+    account,
+    jobs,
+    measure_point,
+    template_tokens,
+    token_lengths,
+)
 from pytest_autotune.model import Workload, WorkloadPoint
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import resolve
@@ -51,6 +57,18 @@ def test_a_run_stops_at_the_first_tick_after_max_requests_finished() -> None:
         50 * metrics.num_requests / metrics.run_duration)
     assert len(samples) == metrics.num_requests
     assert metrics.ttft.p50 is not None and metrics.tpot.p50 is not None
+
+
+def test_prompts_carry_the_served_models_chat_template() -> None:
+    """genai-bench's chat prompts reach the server wrapped in the model's template, which the
+    server counts: Llama-3.1's adds 35 of its tokens, Qwen-3's 8."""
+    assert template_tokens("meta-llama/Llama-3.1-8B-Instruct") == 35
+    assert template_tokens("Qwen/Qwen3-8B") == 8
+    workload = Workload(("D(200,50)",), (4,), max_requests=8)
+    _, samples = measure_point(cluster(), WorkloadPoint("D(200,50)", 4), workload, seed=3)
+    assert set(samples.input_tokens) == {235}
+    first = list(itertools.islice(jobs("D(100,10)", workload, 1, template=35), 3))
+    assert len({j.prompt[:35] for j in first}) == 1 and all(len(j.prompt) == 135 for j in first)
 
 
 def test_requests_in_flight_at_the_stop_are_aborted_not_carried_into_the_next_run() -> None:
