@@ -60,10 +60,12 @@ def test_genai_bench_matches_truth(sim_factory: Any, tmp_path: Path) -> None:
     # token counts: genai-bench takes them from the usage chunk, which must be exact
     bench_in = sorted(r["num_input_tokens"] for r in data["individual_request_metrics"])
     assert bench_in == sorted(t["input_tokens"] for t in truth)
-    # and D(100,100) is 100 tokens of the served model, as genai-bench cut them with its twin
+    # and D(100,100) is 100 tokens of the served model as genai-bench cuts them with its twin:
+    # it sums the lines' counts, while lines joined (and trimmed by Llama's template) merge a
+    # few tokens more, as they do on the real model; the byte-level tokenizer gave ~4x here
     llama = for_model("meta-llama/Llama-3.1-8B-Instruct")
     template = llama.count(llama.render_chat([{"role": "user", "content": ""}]))
-    assert all(abs(n - template - 100) <= 2 for n in bench_in), (template, bench_in)
+    assert all(95 <= n - template <= 100 for n in bench_in), (template, bench_in)
     assert all(r["num_output_tokens"] == 100 for r in data["individual_request_metrics"])
     t_ttft = mean([t["ttft"] for t in truth])
     t_tpot = mean([t["tpot"] for t in truth])
