@@ -17,6 +17,7 @@ import math
 import random
 from pathlib import Path
 
+from pytest_autotune.bench.estimate import template_tokens
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import ResolvedConfig, resolve
 from pytest_autotune.sim.costmodel import CostModel
@@ -25,7 +26,8 @@ from pytest_autotune.sim.virtual import Job, Result, random_jobs, run_closed, ru
 
 GENAI_BENCH_CLIENT_S = 0.0035
 BENCH_SERVING_CLIENT_S = 0.001
-LLAMA32_TEMPLATE_TOKENS = 30  # system header with dates + role headers of Llama-3.x chat template
+#: Llama-3.2's chat template around a genai-bench prompt, in its tokens (system turn with dates)
+LLAMA32_TEMPLATE_TOKENS = template_tokens("meta-llama/Llama-3.2-1B-Instruct")
 
 
 def cfg(model: str, *flags: str) -> ResolvedConfig:
@@ -35,14 +37,14 @@ def cfg(model: str, *flags: str) -> ResolvedConfig:
 def sharegpt_like(n: int, seed: int) -> list[Job]:
     """Synthetic ShareGPT (bench_serving filtering: prompt <= 1024, prompt + output <= 2048)."""
     rng = random.Random(seed)
-    letters = b"abcdefghijklmnopqrstuvwxyz ,."
+    letters = "abcdefghijklmnopqrstuvwxyz ,."
     jobs: list[Job] = []
     while len(jobs) < n:
         inp = int(rng.lognormvariate(math.log(150), 1.0))
         out = int(rng.lognormvariate(math.log(120), 0.9))
         if inp < 4 or out < 4 or inp > 1024 or inp + out > 2048:
             continue
-        jobs.append(Job(bytes(rng.choice(letters) for _ in range(inp)), out))
+        jobs.append(Job("".join(rng.choice(letters) for _ in range(inp)), out))
     return jobs
 
 
