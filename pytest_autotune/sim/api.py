@@ -247,7 +247,7 @@ class App:
             resp.start_stream()
         priority = body.get("priority")
         request = self.engine.submit(prompt, max(max_new, 1), ignore_eos, sink,
-                                     priority if isinstance(priority, int) else 0)
+                                     priority if isinstance(priority, int) else 0, received=now)
         resp.on_close = lambda: self._aborted(request)
         if self.log_requests:
             self.log.info(f"Receive: obj=GenerateReqInput(rid='{rid}', input_tokens={n_in}, "

@@ -197,12 +197,17 @@ class Engine:
         return any(r.inbox or r.sched.has_work() for r in self.replicas)
 
     def submit(self, prompt: str, max_new: int, ignore_eos: bool, sink: Sink | None,
-               priority: int = 0) -> Req:
+               priority: int = 0, received: float | None = None) -> Req:
+        """Queue a request. ``received`` is when its HTTP request arrived: the modelled ingress
+        (parsing, chat template, tokenizer) runs from then, so the real time the simulator spent
+        tokenizing it counts toward that ingress instead of adding to it."""
         now = self.loop.time()
+        start = now if received is None else min(received, now)
         rid = next(self._rid)
         stop = max_new if ignore_eos else eos_length(self.seed, rid, max_new)
-        req = Req(rid, prompt, max_new, stop, self.tokenizer.output(rid, stop),
-                  now + self.cost.ingress(len(prompt)) + self.front_noise.request_delay(),
+        arrival = max(now, start + self.cost.ingress(len(prompt))) + \
+            self.front_noise.request_delay()
+        req = Req(rid, prompt, max_new, stop, self.tokenizer.output(rid, stop), arrival,
                   ignore_eos, priority)
         req.sink = sink
         req.admit_time = -1.0

@@ -18,7 +18,7 @@ def cfg(*flags: str, model: str = "llama-3.1-8b") -> ResolvedConfig:
     return resolve(parse_args(["--model-path", model, *flags]))
 
 
-def req(rid: int, prompt: bytes, out: int, t: float = 0.0) -> Req:
+def req(rid: int, prompt: str, out: int, t: float = 0.0) -> Req:
     return Req(rid, prompt, out, out, Tokenizer().output(rid, out), t)
 
 
@@ -216,3 +216,24 @@ def test_kv_pool_is_never_overcommitted() -> None:
             assert used <= s.pool
         assert s.stats.finished == 40 and peak > 0.9 * s.pool
         assert_clean(s)
+
+
+def test_time_spent_tokenizing_counts_toward_the_modelled_ingress() -> None:
+    """The ingress (parsing, chat template, tokenizer) runs from the HTTP request's arrival: the
+    real time the simulator spent tokenizing is part of it, not added on top of it."""
+    import asyncio
+
+    from pytest_autotune.sim.engine import Engine
+
+    async def go() -> None:
+        engine = Engine(cfg(), seed=0, noise=0.0)
+        ingress = engine.cost.ingress(1000)
+        now = engine.loop.time()
+        quick = engine.submit("x" * 1000, 5, True, None, received=now - 0.004)
+        assert quick.arrival == pytest.approx(now - 0.004 + ingress, abs=5e-4)
+        slow = engine.submit("x" * 1000, 5, True, None, received=now - 2 * ingress)
+        assert now <= slow.arrival <= engine.loop.time()  # tokenizing outlasted the ingress
+        plain = engine.submit("x" * 1000, 5, True, None)
+        assert plain.arrival >= now + ingress
+
+    asyncio.run(go())
