@@ -20,6 +20,7 @@ random sonnet lines rarely do. Token counts are the simulator's own (one token p
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -69,8 +70,10 @@ def _text(rng: random.Random, n: int) -> str:
     return "".join(rng.choice(_LETTERS) for _ in range(n))
 
 
+@functools.cache
 def template_tokens(model: str) -> int:
-    """What the served model's chat template adds to a one-message prompt, in its tokens."""
+    """What the served model's chat template adds to a one-message prompt, in its tokens
+    (computed once per model, not per measured point)."""
     tok = for_model(model)
     return tok.count(tok.render_chat([{"role": "user", "content": ""}]))
 

@@ -20,12 +20,13 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
+from pytest_autotune import tokenizers
+from pytest_autotune.bench.estimate import template_tokens
 from pytest_autotune.bench.plan import Invocation
 from pytest_autotune.bench.results import RUN_FILE
 from pytest_autotune.bench.runner import BenchOutcome, BenchRequest, build_argv
 from pytest_autotune.errors import BenchError
 from pytest_autotune.model import Metrics, Workload, WorkloadPoint
-from pytest_autotune import tokenizers
 from pytest_autotune.sim.tokens import for_model
 
 from ..e2e.sim.conftest import Sim, free_port, start_sim
@@ -35,8 +36,7 @@ from ..standin.genai_bench import Prompts, parse_scenario, stats
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "genai_bench"
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 #: what the chat template adds to a prompt (the simulator serves MODEL with Llama-3.1's tokenizer)
-CHAT_TEMPLATE_TOKENS = for_model(MODEL).count(for_model(MODEL).render_chat([{"role": "user",
-                                                                              "content": ""}]))
+CHAT_TEMPLATE_TOKENS = template_tokens(MODEL)
 
 
 @pytest.fixture

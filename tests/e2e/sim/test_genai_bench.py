@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pytest_autotune import tokenizers
-from pytest_autotune.sim.tokens import for_model
+from pytest_autotune.bench.estimate import template_tokens
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -63,8 +63,7 @@ def test_genai_bench_matches_truth(sim_factory: Any, tmp_path: Path) -> None:
     # and D(100,100) is 100 tokens of the served model as genai-bench cuts them with its twin:
     # it sums the lines' counts, while lines joined (and trimmed by Llama's template) merge a
     # few tokens more, as they do on the real model; the byte-level tokenizer gave ~4x here
-    llama = for_model("meta-llama/Llama-3.1-8B-Instruct")
-    template = llama.count(llama.render_chat([{"role": "user", "content": ""}]))
+    template = template_tokens("meta-llama/Llama-3.1-8B-Instruct")
     assert all(95 <= n - template <= 100 for n in bench_in), (template, bench_in)
     assert all(r["num_output_tokens"] == 100 for r in data["individual_request_metrics"])
     t_ttft = mean([t["ttft"] for t in truth])

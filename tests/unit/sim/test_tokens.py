@@ -141,7 +141,8 @@ def test_generated_text_encodes_back_to_the_same_tokens(model: str) -> None:
     assert '"' not in text and "\\" not in text
     assert tok.encode(text) == out
     # as a later turn's history (Llama-3's template trims the first word's space)
-    turn = tok.render_chat([{"role": "user", "content": "q"}, {"role": "assistant", "content": text}])
+    turn = tok.render_chat([{"role": "user", "content": "q"},
+                            {"role": "assistant", "content": text}])
     assert tok.encode(turn).count(out[1:]) == 1
 
 
@@ -180,7 +181,8 @@ def test_the_hugging_face_twin_renders_and_counts_as_the_simulator(
     assert hf.decode([ord(t) for t in tok.output(5, 64)]) == tok.decode(tok.output(5, 64)).decode()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=80))
 def test_any_text_counts_the_same_on_both_sides(hf_dirs: dict[str, Any], text: str) -> None:
     for family in ("llama-3.1", "qwen3"):
