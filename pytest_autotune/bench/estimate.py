@@ -7,7 +7,12 @@ What is kept from genai-bench 0.0.5 (reference: its ``scenarios/text.py``, ``cli
   input and 2 output tokens; ``U(min,max)/(min,max)`` uniform the same way;
 * ``--prefix-len`` (one prefix shared by every prompt) and ``--prefix-ratio`` (a prefix of that
   share of each prompt, the same text for prompts of the same length);
-* concurrency as closed-loop users started within one second, no think time;
+* concurrency as closed-loop users, no think time, all started at once (genai-bench's spawn rate
+  is the concurrency, and locust's dispatcher then starts every user in one batch);
+* its one client process builds one request at a time (it samples sonnet lines and tokenizes
+  them: CPU time growing with the prompt) before it takes the request's start time and sends
+  it, so users that become ready together — at the start, or as fixed-length requests end in
+  the same step — send one after another, spaced by that time;
 * the stop rule: at the first whole-second tick where ``--max-requests-per-run`` requests
   finished, or at ``--max-time-per-run`` minutes; requests still in flight are not counted;
 * the metrics: TTFT, TPOT = (e2e − TTFT)/(output tokens − 1) (none below 1 ms of output
@@ -40,8 +45,14 @@ from .samples import RequestSamples
 CLIENT_OVERHEAD_S = 0.0035
 #: genai-bench's pause between two runs of one process
 PAUSE_S = 1.0
-#: the concurrency's users start within this many seconds (spawn rate = concurrency)
-SPAWN_S = 1.0
+#: the concurrency's users start within this many seconds: locust dispatches users in batches of
+#: the spawn rate, which genai-bench sets to the concurrency, so all of them start at once
+SPAWN_S = 0.0
+#: genai-bench's CPU time to build one request before its clock starts (sample sonnet lines,
+#: tokenize them, count the chat template), per request and per prompt token: 3.5 ms for 200
+#: tokens, 27 ms for 2,000 (genai-bench 0.0.5, Qwen2.5's tokenizer; benchmarks/estimate_vs_sim.py)
+CLIENT_PREPARE_S = 0.001
+CLIENT_PREPARE_PER_TOKEN_S = 13e-6
 _NUMBERS = re.compile(r"\d+")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz ,.;:'"
 
@@ -151,14 +162,19 @@ def account(records: Sequence[Record], duration: float, workload: Workload) -> \
     return metrics, samples
 
 
+def prepare_time(template: int) -> Callable[[Job], float]:
+    """genai-bench's time to build a request (its prompt less the chat template's tokens)."""
+    return lambda job: CLIENT_PREPARE_S + CLIENT_PREPARE_PER_TOKEN_S * (len(job.prompt) - template)
+
+
 def measure_point(cluster: VirtualCluster, point: WorkloadPoint, workload: Workload,
                   seed: int) -> tuple[Metrics, RequestSamples]:
     """One genai-bench run of ``point`` on ``cluster`` (which keeps its state between runs)."""
+    template = template_tokens(cluster.cfg.model.name)
     result = cluster.run(
-        concurrency=point.concurrency,
-        jobs=jobs(point.scenario, workload, seed, template_tokens(cluster.cfg.model.name)),
+        concurrency=point.concurrency, jobs=jobs(point.scenario, workload, seed, template),
         max_time=max(1, math.ceil(workload.max_time_s / 60.0)) * 60.0, spawn=SPAWN_S,
-        stop_count=workload.max_requests,
+        stop_count=workload.max_requests, prepare=prepare_time(template),
     )
     cluster.idle(PAUSE_S)
     if not result.records:

@@ -9,11 +9,12 @@ returned latencies are what a benchmark client would measure.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .config import ResolvedConfig
@@ -135,16 +136,44 @@ class VirtualCluster:
 
     def run(self, sends: list[tuple[float, Job]] | None = None, concurrency: int = 0,
             jobs: Iterable[Job] = (), max_time: float = float("inf"), *, spawn: float = 0.0,
-            stop_count: int | None = None) -> Result:
+            stop_count: int | None = None,
+            prepare: Callable[[Job], float] | None = None) -> Result:
         """Open loop (``sends``) or closed loop (``concurrency`` users over ``jobs``); a second
         run on the same cluster starts where the first ended (send times are relative).
 
-        genai-bench's closed loop: ``spawn`` seconds to start the users (its spawn rate is the
-        concurrency, so they start within a second) and ``stop_count``, its stop rule: the run
-        ends at the first whole-second tick at which that many requests finished (or at
-        ``max_time``); requests still in flight then are aborted and not counted, and the
-        duration is the tick's time — the token accounting of genai-bench's run files."""
+        genai-bench's closed loop: ``spawn`` seconds to start the users (0 for genai-bench: its
+        spawn rate is the concurrency, and locust then starts every user in one batch),
+        ``prepare``, the client's time to build a request before it is sent (genai-bench is
+        one process: it builds one request at a time, so users that become ready together
+        send one after another, each when its request is built, and a response that arrives
+        while it builds one is read when it is done), and ``stop_count``, its stop
+        rule: the run ends at the first whole-second tick at which that many requests finished
+        (or at ``max_time``); requests still in flight then are aborted and not counted, and
+        the duration is the tick's time — the token accounting of genai-bench's run files."""
         origin = self.now  # not `start`: the loop below names each request's send time so
+        client = origin  # when the client has built the last request it was asked for
+        busy_from: list[float] = []  # the client's busy spans, in order, merged when they touch
+        busy_to: list[float] = []
+
+        def send_at(ready: float, job: Job) -> float:
+            nonlocal client
+            if prepare is None:
+                return ready
+            begin = max(client, ready)
+            client = begin + prepare(job)
+            if busy_to and begin <= busy_to[-1]:
+                busy_to[-1] = client
+            else:
+                busy_from.append(begin)
+                busy_to.append(client)
+            return client
+
+        def seen(t: float) -> float:
+            """When the client reads what reached it at ``t``: while it builds a request it
+            reads nothing (one process), so a token that arrives then waits for it."""
+            i = bisect.bisect_right(busy_from, t) - 1
+            return busy_to[i] if i >= 0 and t < busy_to[i] else t
+
         egress = self.cost.egress() + self.client_overhead / 2
         records: list[Record] = []
         pending: list[tuple[float, int, Req, float]] = []  # (arrival, rid, req, send time)
@@ -159,7 +188,7 @@ class VirtualCluster:
                 first = next(job_iter, None)
                 if first is None:
                     break
-                sent = origin + spawn * user / concurrency
+                sent = send_at(origin + spawn * user / concurrency, first)
                 req = self.make_req(first, sent)
                 heapq.heappush(pending, (req.arrival, next(seq), req, sent))
         send_time: dict[int, float] = {}
@@ -197,10 +226,10 @@ class VirtualCluster:
                     req.token_times.append(res.end + egress)
             for req in res.finished:
                 start = send_time.pop(req.rid)
-                end = req.finish_time + egress
+                end = seen(req.finish_time + egress)
                 last_end = max(last_end, end)
                 records.append(Record(
-                    req.rid, start, req.arrival, req.first_token_time + egress, end,
+                    req.rid, start, req.arrival, seen(req.first_token_time + egress), end,
                     len(req.prompt), req.out, req.cached_tokens, req.admit_time - req.arrival,
                     req.retractions, req.token_times))
                 if stop_count is not None and stop_at is None and len(records) >= stop_count:
@@ -208,8 +237,9 @@ class VirtualCluster:
                 if sends is None and (stop_at is None or end < stop_at):
                     nxt = next(job_iter, None)
                     if nxt is not None:
-                        new = self.make_req(nxt, end)
-                        heapq.heappush(pending, (new.arrival, next(seq), new, end))
+                        sent = send_at(end, nxt)
+                        new = self.make_req(nxt, sent)
+                        heapq.heappush(pending, (new.arrival, next(seq), new, sent))
         if stop_count is not None:
             return self._stop(records, origin, stop_at if stop_at is not None else max_time)
         self.now = max([last_end, *(c for c in self.clock if c != float("inf"))])

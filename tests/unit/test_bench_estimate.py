@@ -18,7 +18,7 @@ from pytest_autotune.bench.estimate import (
 from pytest_autotune.model import Workload, WorkloadPoint
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import resolve
-from pytest_autotune.sim.virtual import Record, VirtualCluster
+from pytest_autotune.sim.virtual import Job, Record, VirtualCluster
 
 
 def cluster(*flags: str, noise: float = 0.0) -> VirtualCluster:
@@ -97,3 +97,38 @@ def test_warmup_and_cooldown_drop_requests_in_order_of_sending() -> None:
     assert metrics.num_requests == 10
     assert len(samples) == 7
     assert metrics.ttft.min == pytest.approx(0.3) and metrics.ttft.max == pytest.approx(0.9)
+
+
+def test_users_start_at_once_and_send_as_the_one_client_builds_their_requests() -> None:
+    """locust starts all of genai-bench's users in one batch (spawn rate = concurrency), and its
+    one process builds one request at a time: the first wave reaches the server spaced by the
+    build time, not spread over a second — and so does every wave of users whose fixed-length
+    requests ended in the same step."""
+    c = cluster()
+    result = c.run(concurrency=4, jobs=[Job("y" * 200, 20)] * 12, prepare=lambda job: 0.01)
+    starts = sorted(r.start for r in result.records)
+    assert starts[:4] == pytest.approx([0.01, 0.02, 0.03, 0.04])
+    for earlier, later in itertools.pairwise(starts):
+        assert later - earlier >= 0.01 - 1e-9  # never two sends within one build time
+
+
+def test_synchronised_users_queue_for_prefill() -> None:
+    """32 users sent together wait for each other's prefill: the tail of TTFT is several times
+    that of one user alone (the estimate once spread the users over a second and saw none)."""
+    workload = Workload(("D(200,200)",), (1, 32), max_requests=64)
+    alone, _ = measure_point(cluster(), WorkloadPoint("D(200,200)", 1), workload, seed=1)
+    together, _ = measure_point(cluster(), WorkloadPoint("D(200,200)", 32), workload, seed=1)
+    assert alone.ttft.p90 is not None and together.ttft.p90 is not None
+    assert together.ttft.p90 > 2.5 * alone.ttft.p90
+
+
+def test_a_response_that_arrives_while_the_client_builds_a_request_is_read_after() -> None:
+    """genai-bench's one process reads nothing while it builds a request (CPU-bound sampling and
+    tokenizing), so a first or last token that reaches it then is timed when it is done."""
+    build = 0.05
+    result = cluster().run(concurrency=4, jobs=[Job("y" * 200, 20)] * 16,
+                           prepare=lambda job: build)
+    sends = [r.start for r in result.records]
+    inside = [(r.rid, t) for r in result.records for t in (r.first_token, r.end)
+              if any(s - build + 1e-9 < t < s - 1e-9 for s in sends)]
+    assert not inside
