@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -84,6 +85,8 @@ class SteadyWindow:
     #: requests left out as part of the spawn (or genai-bench's warm-up cut), all runs
     spawn_requests: int = 0
     runs: int = 1
+    #: the median e2e of the run's requests (spawn included; the mean over pooled runs)
+    median_e2e: float = 0.0
 
     @property
     def requests(self) -> int:
@@ -136,7 +139,10 @@ class SteadyWindow:
         c = max(1, self.concurrency)
         runs = max(1, self.runs)
         spawn = self.spawn_requests / runs
-        rate = self.per_user / self.seconds if self.seconds > 0 else 0.0  # requests/user/s
+        if self.seconds > 0:
+            rate = self.per_user / self.seconds  # requests per user and second
+        else:  # every request started in the spawn
+            rate = 1.0 / self.median_e2e if self.median_e2e > 0 else 0.0
         per_user = max(float(MIN_PER_USER), MIN_STEADY_S * rate)
         # genai-bench counts finished requests: the spawn's and the steady window's
         return math.ceil((spawn + per_user * c) * 1.1)
@@ -147,7 +153,8 @@ class SteadyWindow:
         if not windows:
             return cls(0)
         return cls(windows[0].concurrency, tuple(w for s in windows for w in s.waves),
-                   sum(s.spawn_requests for s in windows), sum(s.runs for s in windows))
+                   sum(s.spawn_requests for s in windows), sum(s.runs for s in windows),
+                   statistics.fmean(s.median_e2e for s in windows))
 
 
 def spawn_count(e2e: Sequence[float], concurrency: int) -> int:
@@ -199,7 +206,8 @@ def window(e2e: Sequence[float], input_tokens: Sequence[int], output_tokens: Seq
         waves.append(wave)
     if len(waves) < 2:  # too few for waves (a short run): the interval over single requests
         waves = [Wave(1, r[0], r[1], r[2]) for r in rows]
-    return SteadyWindow(c, tuple(waves), drop + skipped)
+    return SteadyWindow(c, tuple(waves), drop + skipped,
+                        median_e2e=statistics.median(e2e) if e2e else 0.0)
 
 
 
@@ -216,8 +224,19 @@ def apply(metrics: Metrics, steady: SteadyWindow | None) -> Metrics:
                       short_run=steady.short)
     if steady.requests == 0:
         return flagged
-    return replace(flagged, **{name: steady.throughput(name) for name in THROUGHPUTS})
+    return replace(flagged, output_throughput=steady.throughput("output_throughput"),
+                   input_throughput=steady.throughput("input_throughput"),
+                   total_throughput=steady.throughput("total_throughput"),
+                   request_throughput=steady.throughput("request_throughput"))
 
 
-__all__ = ["MIN_PER_USER", "MIN_STEADY_S", "SteadyWindow", "THROUGHPUTS", "Wave", "apply",
-           "spawn_count", "window"]
+__all__ = [
+    "MIN_PER_USER",
+    "MIN_STEADY_S",
+    "THROUGHPUTS",
+    "SteadyWindow",
+    "Wave",
+    "apply",
+    "spawn_count",
+    "window",
+]
