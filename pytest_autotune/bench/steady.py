@@ -47,9 +47,9 @@ from ..stats import INF, Interval, ratio_interval
 #: users start at ``spawn rate = concurrency`` per second: the last one after (c − 1)/c s
 SPAWN_RATE_PER_USER = 1.0
 #: fewer steady requests per user than this flags a point as a short run
-MIN_PER_USER = 4
+MIN_PER_USER = 2
 #: fewer seconds of steady load than this flags a point as a short run
-MIN_STEADY_S = 3.0
+MIN_STEADY_S = 2.0
 #: throughputs computed here, by the token count each divides
 THROUGHPUTS = ("output_throughput", "input_throughput", "total_throughput",
                "request_throughput")
