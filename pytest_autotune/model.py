@@ -98,6 +98,10 @@ def stat_key(metric: str, stat: str | None = None) -> str:
     return name
 
 
+#: the prefix of genai-bench's own aggregate throughputs in a point's JSON
+GENAI_BENCH = "genai_bench_"
+
+
 @dataclass(frozen=True, slots=True)
 class Metrics:
     """What one workload point measured. Latencies in seconds, throughputs per second."""
@@ -118,6 +122,14 @@ class Metrics:
     intervals: Mapping[str, Interval] = field(default_factory=dict)
     #: how many benchmark passes over this point the numbers pool
     passes: int = 1
+    #: genai-bench's own throughputs (tokens over its whole-second run duration), by metric
+    #: name: kept for reference, never decided on (bench/steady.py)
+    genai_bench: Mapping[str, float] = field(default_factory=dict)
+    #: the steady window the throughputs come from: requests, spawn_requests, per_user,
+    #: seconds, runs, requests_needed (bench/steady.py)
+    steady: Mapping[str, float] = field(default_factory=dict)
+    #: the steady window is too short to trust (docs/metrics.md, "Short runs")
+    short_run: bool = False
 
     @property
     def error_rate(self) -> float:
@@ -162,6 +174,9 @@ class Metrics:
             "error_codes": dict(self.error_codes),
             "intervals": {k: v.to_dict() for k, v in self.intervals.items()},
             "passes": self.passes,
+            **{f"genai_bench_{k}": v for k, v in self.genai_bench.items()},
+            "steady": dict(self.steady),
+            "short_run": self.short_run,
         }
 
     @classmethod
@@ -182,6 +197,10 @@ class Metrics:
             intervals={str(k): Interval.from_dict(v)
                        for k, v in (data.get("intervals") or {}).items()},
             passes=int(data.get("passes") or 1),
+            genai_bench={k[len(GENAI_BENCH):]: float(v) for k, v in data.items()
+                         if k.startswith(GENAI_BENCH) and v is not None},
+            steady={str(k): float(v) for k, v in (data.get("steady") or {}).items()},
+            short_run=bool(data.get("short_run", False)),
         )
 
 

@@ -16,8 +16,10 @@ What is kept from genai-bench 0.0.5 (reference: its ``scenarios/text.py``, ``cli
 * the stop rule: at the first whole-second tick where ``--max-requests-per-run`` requests
   finished, or at ``--max-time-per-run`` minutes; requests still in flight are not counted;
 * the metrics: TTFT, TPOT = (e2e − TTFT)/(output tokens − 1) (none below 1 ms of output
-  latency), e2e and output latency; throughputs are tokens of the kept requests divided by the
-  run's duration; warm-up and cool-down ratios drop requests in order of arrival.
+  latency), e2e and output latency; warm-up and cool-down ratios drop requests in the order
+  they finished, as genai-bench lists them; throughputs come from the steady window of the
+  finished requests, as a measured run's do (steady.py), genai-bench's tick-bound aggregate
+  kept beside them.
 
 Prompt text is random, so prompts share no prefix beyond the ones asked for, as genai-bench's
 random sonnet lines rarely do. Token counts are the simulator's own (one token per prompt byte).
@@ -40,6 +42,7 @@ from ..sim.tokens import for_model
 from ..sim.virtual import Job, Record, VirtualCluster
 from .runner import BenchOutcome, BenchRequest, Sink
 from .samples import RequestSamples
+from .steady import apply, window
 
 #: what genai-bench's client adds to each request's latency (calibration.md)
 CLIENT_OVERHEAD_S = 0.0035
@@ -133,10 +136,13 @@ def _tpot(record: Record) -> float | None:
     return (record.e2e - record.ttft) / (record.output_tokens - 1)
 
 
-def account(records: Sequence[Record], duration: float, workload: Workload) -> \
-        tuple[Metrics, RequestSamples]:
-    """genai-bench's aggregate and per-request samples of one run's finished requests."""
-    ordered = sorted(records, key=lambda r: r.start)
+def account(records: Sequence[Record], duration: float, workload: Workload,
+            concurrency: int | None = None) -> tuple[Metrics, RequestSamples]:
+    """The metrics and per-request samples of one run's finished requests, as a genai-bench run
+    file is read: requests listed as they finished, genai-bench's aggregate (tokens over the
+    run's duration) kept in ``genai_bench``, throughputs from the steady window (steady.py).
+    ``concurrency``: the run's users (default: as many as requests ran at once)."""
+    ordered = sorted(records, key=lambda r: r.end)
     total = len(ordered)
     first = int(total * workload.warmup_ratio) if workload.warmup_ratio else 0
     last = total - (int(total * workload.cooldown_ratio) if workload.cooldown_ratio else 0)
@@ -154,12 +160,26 @@ def account(records: Sequence[Record], duration: float, workload: Workload) -> \
         total_throughput=per_s(tokens_in + tokens_out), request_throughput=per_s(len(kept)),
         num_requests=total, num_errors=0, run_duration=duration,
     )
+    users = concurrency if concurrency is not None else _most_at_once(ordered)
+    steady = window(e2e, [r.input_tokens for r in kept], [r.output_tokens for r in kept], users,
+                    skipped=first)
     samples = RequestSamples(
         ttft=tuple(ttft), tpot=tuple(tpot), e2e=tuple(e2e), output_latency=tuple(out_lat),
         input_tokens=tuple(r.input_tokens for r in kept),
-        output_tokens=tuple(r.output_tokens for r in kept), duration=duration,
+        output_tokens=tuple(r.output_tokens for r in kept), duration=duration, steady=steady,
     )
-    return metrics, samples
+    return apply(metrics, steady), samples
+
+
+def _most_at_once(records: Sequence[Record]) -> int:
+    """The most requests in flight at one time."""
+    events = sorted([(r.start, 1) for r in records] + [(r.end, -1) for r in records],
+                    key=lambda e: (e[0], e[1]))
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return max(1, most)
 
 
 def prepare_time(template: int) -> Callable[[Job], float]:

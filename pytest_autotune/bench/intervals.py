@@ -31,10 +31,10 @@ from ..stats import (
     z_value,
 )
 from .samples import RequestSamples
+from .steady import THROUGHPUTS, apply
 
 PERCENTILES = {"p25": 0.25, "p50": 0.50, "p75": 0.75, "p90": 0.90, "p95": 0.95, "p99": 0.99}
 TAIL_STATS = ("p90", "p95", "p99", "max")
-THROUGHPUTS = ("output_throughput", "input_throughput", "total_throughput", "request_throughput")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,17 +68,23 @@ def with_intervals(metrics: Metrics, samples: RequestSamples, floor: NoiseFloor 
         for stat, q in PERCENTILES.items():
             out[f"{metric}.{stat}"] = quantile_interval(values, q)
         out[f"{metric}.mean"] = mean_interval(values)
-    pairs = {
-        "output_throughput": [float(t) for t in samples.output_tokens],
-        "input_throughput": [float(t) for t in samples.input_tokens],
-        "total_throughput": [float(a + b) for a, b in
-                             zip(samples.input_tokens, samples.output_tokens, strict=True)],
-        "request_throughput": [1.0] * len(samples),
-    }
-    for name, numerators in pairs.items():
-        value = metrics.value(name)
-        if value:
-            out[name] = ratio_interval(numerators, list(samples.e2e)).scaled(value)
+    steady = samples.steady
+    if steady is not None and steady.requests:
+        for name in THROUGHPUTS:
+            if metrics.value(name):
+                out[name] = steady.interval(name)
+    else:  # requests without a steady window (none made it past the spawn)
+        pairs = {
+            "output_throughput": [float(t) for t in samples.output_tokens],
+            "input_throughput": [float(t) for t in samples.input_tokens],
+            "total_throughput": [float(a + b) for a, b in
+                                 zip(samples.input_tokens, samples.output_tokens, strict=True)],
+            "request_throughput": [1.0] * len(samples),
+        }
+        for name, numerators in pairs.items():
+            value = metrics.value(name)
+            if value:
+                out[name] = ratio_interval(numerators, list(samples.e2e)).scaled(value)
     completed = metrics.num_completed
     out["error_rate"] = wilson_interval(metrics.num_errors, metrics.num_errors + completed)
     widened: dict[str, Interval] = {}
@@ -157,15 +163,17 @@ def point_estimates(samples: RequestSamples, passes: Sequence[Metrics]) -> Metri
     duration = samples.duration or 1.0
     completed = len(samples)
     out_tokens, in_tokens = sum(samples.output_tokens), sum(samples.input_tokens)
-    return replace(
+    # genai-bench's way over the passes (tokens over the summed durations): kept for reference
+    aggregate = replace(
         passes[0], ttft=stat(samples.ttft), tpot=stat(samples.tpot), e2e=stat(samples.e2e),
         output_latency=stat(samples.output_latency),
         output_throughput=out_tokens / duration, input_throughput=in_tokens / duration,
         total_throughput=(out_tokens + in_tokens) / duration,
         request_throughput=completed / duration, num_requests=completed + samples.errors,
         num_errors=samples.errors, run_duration=samples.duration, error_codes=codes,
-        passes=len(passes),
+        passes=len(passes), genai_bench={}, steady={}, short_run=False,
     )
+    return apply(aggregate, samples.steady)
 
 
 __all__ = ["NO_FLOOR", "NoiseFloor", "point_estimates", "stat_key", "with_intervals"]

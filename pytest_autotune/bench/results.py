@@ -16,6 +16,7 @@ from ..errors import BenchError
 from ..grammar import canonical_scenario
 from ..model import Metrics, Stat, Workload, WorkloadPoint
 from .samples import RequestSamples
+from .steady import apply
 
 RUN_FILE = re.compile(r"^.+_.+_(?:concurrency|batch_size)_\d+_time_\d+s\.json$")
 DEBUG_FILE = re.compile(r"^debug_for_run_.+\.json$")
@@ -56,9 +57,8 @@ def _load(path: Path) -> tuple[WorkloadPoint, dict[str, Any]]:
 
 def read_run_file(path: Path) -> tuple[WorkloadPoint, Metrics]:
     """Parse one run file; the point comes from the JSON, not the file name."""
-    point, data = _load(path)
-    return point, metrics_from_aggregated(data["aggregated_metrics"],
-                                          str(data.get("_time_unit", "s")))
+    point, metrics, _ = read_run(path)
+    return point, metrics
 
 
 def read_experiment(folder: Path) -> dict[WorkloadPoint, Metrics]:
@@ -86,14 +86,15 @@ def run_files(folder: Path) -> list[Path]:
 
 def read_run(path: Path, workload: Workload | None = None) -> \
         tuple[WorkloadPoint, Metrics, RequestSamples]:
-    """One run file: its point, genai-bench's aggregate and its requests (cut by the workload's
-    warm-up and cool-down ratios)."""
+    """One run file: its point, its metrics and its requests (cut by the workload's warm-up and
+    cool-down ratios). Throughputs come from the steady window of the requests (steady.py);
+    genai-bench's aggregate ones are kept in ``Metrics.genai_bench``."""
     point, data = _load(path)
     metrics = metrics_from_aggregated(data["aggregated_metrics"], str(data.get("_time_unit", "s")))
     samples = RequestSamples.from_run(
         data, warmup_ratio=workload.warmup_ratio if workload else None,
         cooldown_ratio=workload.cooldown_ratio if workload else None)
-    return point, metrics, samples
+    return point, apply(metrics, samples.steady), samples
 
 
 def debug_runs(folder: Path) -> list[Path]:

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .steady import SteadyWindow, window
+
 LATENCY_KEYS = {"ttft": "ttft", "tpot": "tpot", "e2e": "e2e_latency",
                 "output_latency": "output_latency"}
 
@@ -26,6 +28,8 @@ class RequestSamples:
     output_tokens: tuple[int, ...] = ()
     errors: int = 0
     duration: float = 0.0
+    #: the requests of the closed loop's steady state, which throughputs come from (steady.py)
+    steady: SteadyWindow | None = None
 
     def __len__(self) -> int:
         return len(self.e2e)
@@ -48,10 +52,13 @@ class RequestSamples:
         tokens_out: list[int] = []
         e2e: list[float] = []
         errors = 0
+        skipped = 0  # successful requests the warm-up ratio cut from the front
         for i, entry in enumerate(entries):
             if entry.get("error_code") is not None:
                 errors += 1
                 continue
+            if i < first:
+                skipped += 1
             if not first <= i < last:
                 continue
             for name, key in LATENCY_KEYS.items():
@@ -63,11 +70,13 @@ class RequestSamples:
                 tokens_in.append(int(entry.get("num_input_tokens") or 0))
                 tokens_out.append(int(entry.get("num_output_tokens") or 0))
         agg = data.get("aggregated_metrics") or {}
+        concurrency = int(agg.get("num_concurrency") or agg.get("batch_size") or 1)
         return cls(
             ttft=tuple(kept["ttft"]), tpot=tuple(kept["tpot"]), e2e=tuple(e2e),
             output_latency=tuple(kept["output_latency"]), input_tokens=tuple(tokens_in),
             output_tokens=tuple(tokens_out), errors=errors,
             duration=float(agg.get("run_duration") or 0.0),
+            steady=window(e2e, tokens_in, tokens_out, concurrency, skipped=skipped),
         )
 
     @classmethod
@@ -82,4 +91,6 @@ class RequestSamples:
             output_tokens=tuple(v for r in runs for v in r.output_tokens),
             errors=sum(r.errors for r in runs),
             duration=sum(r.duration for r in runs),
+            steady=SteadyWindow.pooled([r.steady for r in runs if r.steady is not None])
+            if any(r.steady is not None for r in runs) else None,
         )

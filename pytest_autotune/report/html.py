@@ -22,7 +22,7 @@ from ..results import CaseReport, PointResult, RunReport, Trial
 from ..units import format_seconds
 from . import svg
 from .charts import LatencyAxis, latency_axes, load_charts, pareto_chart
-from .table import decision_lines, format_score, spread
+from .table import SHORT_MARK, decision_lines, format_score, short_run_lines, spread
 
 if TYPE_CHECKING:
     from ..gate import GateResult
@@ -71,6 +71,7 @@ th { background: var(--soft); position: sticky; top: 0; cursor: pointer; user-se
      white-space: nowrap; }
 th[data-dir="asc"]::after { content: " ▲"; } th[data-dir="desc"]::after { content: " ▼"; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.short { color: #a15c00; } div.note { color: #a15c00; margin: 4px 0; }
 tr.best td { background: #e9f5ea; } tr.tied td { background: #f4faf4; }
 tr.infeasible td, tr.error td, tr.skipped td { color: var(--muted); }
 .pass { color: var(--good); } .fail { color: var(--bad); } .unresolved { color: var(--warn); }
@@ -198,6 +199,10 @@ def _num(value: float | None, text: str) -> str:
     return f'<td class="num" data-v="{key}">{escape(text)}</td>'
 
 
+#: the tooltip of a short run's throughput cell
+SHORT_TITLE = "short run: too little steady load to trust this throughput (docs/metrics.md)"
+
+
 def config_table(case: CaseReport, axes: Sequence[LatencyAxis]) -> str:
     """Every configuration × point, sortable; configurations that did not run say why."""
     tied = {t.config_key for t in case.tied}
@@ -227,8 +232,13 @@ def config_table(case: CaseReport, axes: Sequence[LatencyAxis]) -> str:
                 cells += ['<td data-v=""></td>'] * (len(axes) + 3)
                 cells.append(f"<td>{escape(point.reason or point.outcome)}</td>")
             else:
-                cells.append(_num(m.output_throughput, f"{m.output_throughput:,.0f} "
-                             + spread(m.output_throughput, m.interval("output_throughput"))))
+                text = (f"{m.output_throughput:,.0f} "
+                        + spread(m.output_throughput, m.interval("output_throughput")))
+                if m.short_run:
+                    cells.append(f'<td class="num short" data-v="{m.output_throughput:.6g}" '
+                                 f'title="{SHORT_TITLE}">{escape(text)} {SHORT_MARK}</td>')
+                else:
+                    cells.append(_num(m.output_throughput, text))
                 for axis in axes:
                     value = axis.value(point)
                     cells.append(_num(value, f"{format_seconds(value)} " + spread(
@@ -239,8 +249,10 @@ def config_table(case: CaseReport, axes: Sequence[LatencyAxis]) -> str:
             cells.append(score)
             rows.append(f'<tr class="{css}">' + "".join(cells) + "</tr>")
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    notes = "".join(f'<div class="note">{escape(line.strip())}</div>'
+                    for line in short_run_lines(case))
     return (f'<table class="sortable configs"><thead><tr>{header}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+            f'<tbody>{"".join(rows)}</tbody></table>{notes}')
 
 
 # -- the winner -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from ..bench.steady import MIN_PER_USER, MIN_STEADY_S
 from ..results import CaseReport, PointResult, RunReport, Trial
 from ..stats import Interval
 from ..units import format_seconds
@@ -74,6 +75,8 @@ def point_row(point: PointResult) -> list[str]:
         return [point.id, "-", "-", "-", "-", "-", status]
     out = f"{m.output_throughput:,.0f}"
     out_spread = spread(m.output_throughput, m.interval("output_throughput"))
+    if m.short_run:
+        out_spread = f"{out_spread} {SHORT_MARK}".lstrip()
     ttft = format_seconds(m.ttft.p99)
     ttft_spread = spread(m.ttft.p99, m.interval("ttft", "p99"))
     return [
@@ -113,8 +116,50 @@ def case_rows(case: CaseReport) -> list[tuple[int, list[str]]]:
     return rows
 
 
+#: marks a point whose steady window is too short to trust (bench/steady.py)
+SHORT_MARK = "†"
+
+
+def short_points(case: CaseReport) -> list[tuple[int, PointResult]]:
+    """The measured points flagged as short runs, with their configuration's number."""
+    return [(number, point) for number, trial in enumerate(case.trials, 1)
+            for point in trial.points if point.metrics is not None and point.metrics.short_run]
+
+
+def short_run_lines(case: CaseReport) -> list[str]:
+    """What the short-run mark means and how to size the workload so no point carries it."""
+    flagged = short_points(case)
+    if not flagged:
+        return []
+    by_point: dict[str, list[int]] = {}
+    needed = 0
+    for number, point in flagged:
+        by_point.setdefault(point.id, []).append(number)
+        assert point.metrics is not None
+        needed = max(needed, int(point.metrics.steady.get("requests_needed", 0)))
+    where = "; ".join(f"{pid} (#{', #'.join(map(str, numbers))})"
+                      for pid, numbers in by_point.items())
+    lines = [f"{SHORT_MARK} short run: too little steady load to trust the throughput at "
+             f"{where} (fewer than {MIN_PER_USER} requests per user or {MIN_STEADY_S:g} s after "
+             "the users' spawn)"]
+    if needed:
+        lines.append(f"  size it: raise workload.max_requests to {needed} or more "
+                     "(docs/metrics.md, \"Short runs\")")
+    return lines
+
+
 def decision_lines(case: CaseReport) -> list[str]:
-    """The ties of the best in words, with each difference and its interval."""
+    """The ties of the best in words, with each difference and its interval (and a warning
+    when the scores rest on short runs)."""
+    lines = _decision_lines(case)
+    if lines and any(p.slo_ok for _, p in short_points(case)):
+        lines.append(f"caution: the ranking rests on short runs ({SHORT_MARK}): their "
+                     "throughputs are too short to trust; size the workload as the "
+                     f"{SHORT_MARK} line says")
+    return lines
+
+
+def _decision_lines(case: CaseReport) -> list[str]:
     best = case.best
     if best is None or best.score is None:
         return []
@@ -266,6 +311,8 @@ def render_cases(tr: Terminal, report: RunReport) -> None:
             tr.write_line("  " + line, green=number == best_index)
         for line in capacity_lines(case):
             tr.write_line("  " + line)
+        for line in short_run_lines(case):
+            tr.write_line("  " + line, yellow=True)
         best = case.best
         entry = shortlist_of(report, case)
         if best is None:

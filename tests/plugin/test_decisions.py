@@ -59,8 +59,42 @@ def test_equal_configurations_are_tied_and_the_preferred_one_wins(
     assert sorted(best["tied_with"]) == ["mem-fraction-static=0.8", "mem-fraction-static=0.9"]
     assert best["confidence"] < 0.95 and best["score_interval"]["low"] < best["objective_score"]
     point = best["points"][0]
-    assert point["metrics"]["intervals"]["output_throughput"]["method"] == "ratio"
+    assert point["metrics"]["intervals"]["output_throughput"]["method"] == "steady-ratio"
     assert point["metrics"]["intervals"]["ttft.p99"]["high"] is None  # 40 requests: open above
+
+
+SHORT = """\
+workload: {{scenarios: ["D(50,20)"], concurrency: [4], max_requests: {n}}}
+parameters:
+  mem-fraction-static: [0.8, 0.9]
+slo: ["error_rate <= 1%"]
+"""
+
+
+def test_a_short_run_is_flagged_and_the_line_that_sizes_it_removes_the_flag(
+    project: pytest.Pytester,
+) -> None:
+    use_standin(project)
+    project.makefile(".yaml", short=case("short", SHORT.format(n=8)))
+    result = run(project, "short.yaml")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        "*D(50,20)-c4 * ±*% †*",
+        "*† short run: too little steady load to trust the throughput at D(50,20)-c4 (#1, #2)*",
+        "*size it: raise workload.max_requests to * or more*",
+        "*caution: the ranking rests on short runs (†)*",
+    ])
+    metrics = results(project, "short")["best_result"]["points"][0]["metrics"]
+    assert metrics["short_run"] is True and metrics["steady"]["per_user"] < 4
+    assert metrics["genai_bench_output_throughput"] > 0  # genai-bench's own, kept beside
+    needed = int(metrics["steady"]["requests_needed"])
+    assert needed > 8
+    project.makefile(".yaml", short=case("short", SHORT.format(n=needed)))
+    sized = run(project, "short.yaml")
+    sized.assert_outcomes(passed=2)
+    assert "†" not in sized.stdout.str() and "caution" not in sized.stdout.str()
+    metrics = results(project, "short")["best_result"]["points"][0]["metrics"]
+    assert metrics["short_run"] is False and metrics["steady"]["per_user"] >= 4
 
 
 def test_a_real_gap_is_a_clear_winner(project: pytest.Pytester) -> None:

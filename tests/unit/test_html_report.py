@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def identity(index: int, config_id: str) -> ConfigIdentity:
 
 
 def run(scale: float = 1.0, *, config_id: str = "cuda-graph-max-bs=160",
-        slos: Sequence[SLO] = SLOS) -> RunReport:
+        slos: Sequence[SLO] = SLOS, short: bool = False) -> RunReport:
     """Three configurations of one case: two measured at two points (one of them misses the
     TTFT SLO at c32), one infeasible."""
     measured = {
@@ -65,6 +66,8 @@ def run(scale: float = 1.0, *, config_id: str = "cuda-graph-max-bs=160",
     for index, (cid, values) in enumerate(measured.items()):
         for point, (throughput, ttft) in zip(POINTS, values, strict=True):
             m = metrics(throughput, ttft)
+            if short and point.concurrency == 32:
+                m = replace(m, short_run=True, steady={"per_user": 1.5, "requests_needed": 230})
             verdicts = tuple(evaluate(slos, m))
             outcome: Outcome = "passed" if all(v.ok for v in verdicts) else "failed"
             records.append(PointRecord(
@@ -214,3 +217,13 @@ def test_axes_place_values_and_choose_readable_ticks() -> None:
     assert linear.low == 0.0 and linear.ticks()[:3] == [0.0, 1000.0, 2000.0]
     assert [tick_seconds(v) for v in (0.0, 5e-4, 0.2, 0.25, 2.0)] == \
         ["0", "500µs", "200ms", "250ms", "2s"]
+
+
+def test_a_short_run_is_marked_with_how_to_size_it() -> None:
+    plain = parse(render_run(run()))
+    assert not plain.having("td", "short")
+    page = render_run(run(short=True))
+    doc = parse(page)
+    assert len(doc.having("td", "short")) == 2  # c32 of both measured configurations
+    assert "raise workload.max_requests to 230 or more" in page
+    assert "caution: the ranking rests on short runs" in page
