@@ -2,10 +2,11 @@
 behave as a point's run grows: bias against the server's true throughput and spread between
 repeats, per ``max_requests``; and how often the steady interval covers the truth.
 
-Runs genai-bench's workload in virtual time (estimate mode's ``measure_point``: users spawned
-over a second, the stop rule checked once a second, requests in flight dropped), so it takes
-seconds, not hours. The truth is independent of both estimators: a long run's output tokens of
-the requests that finished inside a window well after the spawn, over that window.
+Runs genai-bench's workload in virtual time (estimate mode's ``measure_point``: users started at
+once, their requests built one after another by one client, the stop rule checked once a second,
+requests in flight dropped), so it takes seconds, not hours. The truth is independent of both
+estimators: a long run's output tokens of the requests that finished inside a window well after the
+spawn, over that window.
 
     python benchmarks/steady_window.py [--repeats 12] [--out benchmarks/results/steady_window.json]
 """
@@ -18,7 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
-from pytest_autotune.bench.estimate import jobs, measure_point, template_tokens
+from pytest_autotune.bench.estimate import SPAWN_S, jobs, measure_point, template_tokens
 from pytest_autotune.model import Workload, WorkloadPoint
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import resolve
@@ -46,7 +47,7 @@ def truth(model: str, gpu: str, flags: tuple[str, ...], scenario: str, c: int,
     vc = cluster(model, gpu, flags, seed=seed)
     w = Workload((scenario,), (c,), max_requests=2000)
     result = vc.run(concurrency=c, jobs=jobs(scenario, w, 10_000 + seed, template_tokens(model)),
-                    max_time=3600.0, spawn=1.0, stop_count=2000)
+                    max_time=3600.0, spawn=SPAWN_S, stop_count=2000)
     end = max(r.end for r in result.records)
     lo, hi = 5.0, end - 5.0
     tokens = sum(r.output_tokens for r in result.records if lo <= r.end < hi)

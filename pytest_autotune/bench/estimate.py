@@ -42,7 +42,7 @@ from ..sim.tokens import for_model
 from ..sim.virtual import Job, Record, VirtualCluster
 from .runner import BenchOutcome, BenchRequest, Sink
 from .samples import RequestSamples
-from .steady import apply, window
+from .steady import apply, build_time, window
 
 #: what genai-bench's client adds to each request's latency (calibration.md)
 CLIENT_OVERHEAD_S = 0.0035
@@ -51,11 +51,6 @@ PAUSE_S = 1.0
 #: the concurrency's users start within this many seconds: locust dispatches users in batches of
 #: the spawn rate, which genai-bench sets to the concurrency, so all of them start at once
 SPAWN_S = 0.0
-#: genai-bench's CPU time to build one request before its clock starts (sample sonnet lines,
-#: tokenize them, count the chat template), per request and per prompt token: 3.5 ms for 200
-#: tokens, 27 ms for 2,000 (genai-bench 0.0.5, Qwen2.5's tokenizer; benchmarks/estimate_vs_sim.py)
-CLIENT_PREPARE_S = 0.001
-CLIENT_PREPARE_PER_TOKEN_S = 13e-6
 _NUMBERS = re.compile(r"\d+")
 _LETTERS = "abcdefghijklmnopqrstuvwxyz ,.;:'"
 
@@ -184,7 +179,7 @@ def _most_at_once(records: Sequence[Record]) -> int:
 
 def prepare_time(template: int) -> Callable[[Job], float]:
     """genai-bench's time to build a request (its prompt less the chat template's tokens)."""
-    return lambda job: CLIENT_PREPARE_S + CLIENT_PREPARE_PER_TOKEN_S * (len(job.prompt) - template)
+    return lambda job: build_time(len(job.prompt) - template)
 
 
 def measure_point(cluster: VirtualCluster, point: WorkloadPoint, workload: Workload,

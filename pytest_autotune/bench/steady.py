@@ -1,11 +1,13 @@
 """Throughputs of a closed loop in its steady state, from per-request records alone.
 
-genai-bench 0.0.5 runs ``c`` users in a closed loop (each sends its next request as soon as the
-last one ends), starts them over about a second (spawn rate = ``c`` per second), checks its stop
-rule once a second, stops the users at that tick (the ``c`` requests still in flight are dropped)
-and divides the tokens of the finished requests by the whole run's duration. That aggregate
-counts the spawn, the tick and the dropped work: at 1–3 s per point it measures the tick, not the
-server (two configurations with identical latencies scored 3,017 and 2,063 tok/s).
+genai-bench 0.0.5 runs ``c`` users in a closed loop (each sends its next request as soon as the last
+one ends), starts them all at once (locust dispatches users in batches of the spawn rate, which
+genai-bench sets to ``c``) but builds their first requests one after another in its one process
+(:func:`build_time`), checks its stop rule once a second, stops the users at that tick (the ``c``
+requests still in flight are dropped) and divides the tokens of the finished requests by the whole
+run's duration. That aggregate counts the spawn, the tick and the dropped work: at 1–3 s per point
+it measures the tick, not the server (two configurations with identical latencies scored 3,017 and
+2,063 tok/s).
 
 Its per-request records carry no timestamps, but a closed loop needs none. In the steady state
 every user always has one request in flight, so by Little's law the completion rate is
@@ -19,8 +21,8 @@ a ratio estimator that does not depend on when the run was cut. What it must lea
 * the **spawn**: requests that started while users were still arriving ran at a lower load
   (shorter latencies, an optimistic ratio). The records are in the order the requests finished;
   :func:`spawn_count` rebuilds the run's timeline from that order and the e2e latencies to find
-  the requests that started before the last user arrived (one wave when requests take longer
-  than the spawn, several when they are short);
+  the requests that started before the last user sent its first one (one wave when requests take
+  longer than the spawn, several when they are short);
 * the **cut** needs nothing: the requests in flight at the tick are not in the records, and the
   finished ones were each timed whole.
 
@@ -44,8 +46,12 @@ from dataclasses import dataclass, replace
 from ..model import Metrics
 from ..stats import INF, Interval, ratio_interval
 
-#: users start at ``spawn rate = concurrency`` per second: the last one after (c − 1)/c s
-SPAWN_RATE_PER_USER = 1.0
+#: genai-bench's CPU time to build one request before its clock starts (sample sonnet lines,
+#: tokenize them, count the chat template), per request and per prompt token: 3.5 ms for 200
+#: tokens, 27 ms for 2,000 (genai-bench 0.0.5, Qwen2.5's tokenizer; benchmarks/estimate_vs_sim.py).
+#: Its users all start at once, so the ``c`` first requests leave this far apart: the spawn.
+CLIENT_PREPARE_S = 0.001
+CLIENT_PREPARE_PER_TOKEN_S = 13e-6
 #: fewer steady requests per user than this flags a point as a short run
 MIN_PER_USER = 2
 #: fewer seconds of steady load than this flags a point as a short run
@@ -157,21 +163,25 @@ class SteadyWindow:
                    statistics.fmean(s.median_e2e for s in windows))
 
 
-def spawn_count(e2e: Sequence[float], concurrency: int) -> int:
+def build_time(prompt_tokens: float) -> float:
+    """genai-bench's time to build one request of ``prompt_tokens`` before sending it."""
+    return CLIENT_PREPARE_S + CLIENT_PREPARE_PER_TOKEN_S * prompt_tokens
+
+
+def spawn_count(e2e: Sequence[float], concurrency: int, build_s: float) -> int:
     """How many of a run's first finished requests started during the users' spawn (before the
-    last user arrived, at ``(c − 1) / c`` s).
+    last user sent its first request, at ``(c − 1) · build_s``).
 
     The records carry no timestamps, so the run's timeline is rebuilt from their order and
-    durations: user ``u`` sends its first request at ``u / c`` s; each finished request is taken
+    durations: user ``u`` sends its first request at ``u · build_s``; each finished request is taken
     to be the one in flight the longest (first in, first out: exact when requests take about as
     long as each other, as in genai-bench's fixed-length scenarios), it ended at its start plus
     its e2e, and its user sent the next one then. Requests are short while the load ramps up, so
     an early user runs several during the spawn: counting with the steady e2e would miss them."""
     if not e2e or concurrency <= 0:
         return 0
-    rate = concurrency * SPAWN_RATE_PER_USER
-    spawn = (concurrency - 1) / rate
-    in_flight = [u / rate for u in range(concurrency)]  # start times, a heap
+    spawn = (concurrency - 1) * build_s
+    in_flight = [u * build_s for u in range(concurrency)]  # start times, a heap
     heapq.heapify(in_flight)
     count = 0
     last_end = 0.0
@@ -190,7 +200,8 @@ def window(e2e: Sequence[float], input_tokens: Sequence[int], output_tokens: Seq
     """The steady window of one run from its finished requests in the order they finished
     (after ``skipped`` requests genai-bench's warm-up ratio already cut from the front)."""
     c = max(1, concurrency)
-    drop = max(0, spawn_count(e2e, c) - skipped)
+    build = build_time(statistics.median(input_tokens)) if input_tokens else 0.0
+    drop = max(0, spawn_count(e2e, c, build) - skipped)
     drop = min(drop, len(e2e))
     rows = list(zip(e2e[drop:], input_tokens[drop:], output_tokens[drop:], strict=True))
     waves: list[Wave] = []
@@ -231,12 +242,15 @@ def apply(metrics: Metrics, steady: SteadyWindow | None) -> Metrics:
 
 
 __all__ = [
+    "CLIENT_PREPARE_PER_TOKEN_S",
+    "CLIENT_PREPARE_S",
     "MIN_PER_USER",
     "MIN_STEADY_S",
     "THROUGHPUTS",
     "SteadyWindow",
     "Wave",
     "apply",
+    "build_time",
     "spawn_count",
     "window",
 ]

@@ -7,6 +7,8 @@ from __future__ import annotations
 import heapq
 import json
 import math
+import random
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from pytest_autotune.bench.samples import RequestSamples
 from pytest_autotune.bench.steady import (
     MIN_PER_USER,
     SteadyWindow,
+    build_time,
     spawn_count,
     window,
 )
@@ -28,11 +31,13 @@ IN = 200
 
 def closed_loop(c: int, service: Callable[[int], float], max_requests: int) -> \
         tuple[list[float], float]:
-    """genai-bench's run of ``c`` users (user ``u`` starts at ``u / c`` s, no think time), each
+    """genai-bench's run of ``c`` users (all started at once, user ``u``'s first request sent at
+    ``u`` times the client's build time of a request, no think time), each
     request taking ``service(requests in flight when it starts)`` seconds; the run stops at the
     first whole second at which ``max_requests`` have finished, dropping those in flight.
     Returns the finished requests' e2e in the order they finished, and the run's duration."""
-    events: list[tuple[float, int, int]] = [(u / c, 0, u) for u in range(c)]  # (t, kind, user)
+    build = build_time(IN)
+    events: list[tuple[float, int, int]] = [(u * build, 0, u) for u in range(c)]  # (t, kind, user)
     heapq.heapify(events)
     active = 0
     done: list[tuple[float, float]] = []  # (end, e2e)
@@ -66,18 +71,19 @@ def steady_of(e2e: list[float], c: int) -> SteadyWindow:
 
 def test_the_tick_decides_genai_benchs_number_but_not_the_steady_one() -> None:
     """The issue's case: 1 s requests at 32 users. genai-bench's aggregate counts the spawn and
-    the requests dropped at the tick (2,500 tok/s at 48 requests, 3,073 at 320); the steady
-    estimate is the server's throughput whatever the cut."""
+    the requests dropped at the tick (3,000 tok/s at 48 requests, 3,164 at 320, from one server);
+    the steady estimate is the server's throughput whatever the cut."""
     truth = 32 * OUT / batch_service(32)  # Little's law: 3,200 tok/s
+    tick_based = []
     for max_requests in (48, 96, 160, 320):
         e2e, duration = closed_loop(32, batch_service, max_requests)
-        tick_based = len(e2e) * OUT / duration
+        tick_based.append(len(e2e) * OUT / duration)
         steady = steady_of(e2e, 32)
         assert steady.throughput("output_throughput") == pytest.approx(truth, rel=0.005)
-        assert tick_based < truth * 0.97
+        assert tick_based[-1] < truth
         if max_requests == 48:
-            assert tick_based == pytest.approx(truth * 0.78, rel=0.01)  # 22 % low
             assert steady.short
+    assert max(tick_based) > min(tick_based) * 1.05  # the cut alone moves it by over 5 %
 
 
 def test_the_spawn_is_left_out() -> None:
@@ -91,14 +97,17 @@ def test_the_spawn_is_left_out() -> None:
 
 
 def test_spawn_count_is_one_wave_for_long_requests_and_more_for_short_ones() -> None:
-    assert spawn_count([2.0] * 100, 32) == 31  # the last user starts at the end of the spawn
-    assert spawn_count([1.0] * 100, 1) == 0
-    # 0.1 s requests at a constant speed: user u runs ⌈(31 − u) / 3.2⌉ during the spawn
-    assert spawn_count([0.1] * 400, 32) == sum(math.ceil((31 - u) / 3.2 - 1e-9)
-                                               for u in range(32))
+    build = build_time(IN)
+    assert spawn_count([2.0] * 100, 32, build) == 31  # the last user starts the steady state
+    assert spawn_count([1.0] * 100, 1, build) == 0
+    assert spawn_count([1.0] * 100, 32, 0.0) == 0  # users sending at once: no spawn at all
+    # 0.1 s requests at a constant speed, first requests 1/32 s apart (a slow client): user u
+    # runs ⌈(31 − u) / 3.2⌉ during the spawn
+    assert spawn_count([0.1] * 400, 32, 1 / 32) == sum(math.ceil((31 - u) / 3.2 - 1e-9)
+                                                       for u in range(32))
     # requests faster under the ramp's lower load: the rebuilt timeline counts each of them
-    e2e, _ = closed_loop(32, batch_service, 320)
-    assert spawn_count(e2e, 32) > spawn_count([batch_service(32)] * len(e2e), 32) + 5
+    e2e = [batch_service(1 + (u % 32)) / 8 for u in range(320)]
+    assert spawn_count(e2e, 32, 1 / 32) > spawn_count([max(e2e)] * len(e2e), 32, 1 / 32) + 5
 
 
 def test_a_short_window_is_flagged_and_says_how_many_requests_would_do() -> None:
@@ -112,23 +121,24 @@ def test_a_short_window_is_flagged_and_says_how_many_requests_would_do() -> None
 
 def test_the_interval_covers_the_truth_and_narrows_with_a_longer_window() -> None:
     def noisy(seed: int) -> Callable[[int], float]:
-        state = [seed]
-
-        def service(n: int) -> float:
-            state[0] = (state[0] * 1103515245 + 12345) % 2**31
-            return batch_service(n) * (0.8 + 0.4 * state[0] / 2**31)
-        return service
+        rng = random.Random(seed)
+        return lambda n: batch_service(n) * rng.uniform(0.8, 1.2)
 
     truth = 32 * OUT / batch_service(32)
-    widths = []
+    seeds = range(20)
     for size in (200, 800):
-        e2e, _ = closed_loop(32, noisy(size), size)
-        steady = steady_of(e2e, 32)
-        iv = steady.interval("output_throughput")
-        # the noise is ±20 % uniform: E[1/x] ≠ 1/E[x], the estimator targets c·E[out]/E[e2e]
-        assert iv.low < truth < iv.high
-        widths.append(iv.relative_half_width(steady.throughput("output_throughput")))
-    assert widths[1] < widths[0]
+        windows = [steady_of(closed_loop(32, noisy(seed), size)[0], 32) for seed in seeds]
+        estimates = [w.throughput("output_throughput") for w in windows]
+        intervals = [w.interval("output_throughput") for w in windows]
+        # the c requests dropped at the cut are more likely long ones (a request in flight is
+        # more likely a long one): the finished ones leave the estimate high by well under 2 %
+        assert statistics.fmean(estimates) == pytest.approx(truth, rel=0.02)
+        covered = sum(iv.low <= truth <= iv.high for iv in intervals)
+        assert covered >= 14, f"{covered} of 20 intervals cover the truth at {size} requests"
+    widths = {size: statistics.fmean(
+        steady_of(closed_loop(32, noisy(seed), size)[0], 32).interval("output_throughput")
+        .relative_half_width(truth) for seed in seeds) for size in (200, 800)}
+    assert widths[800] < widths[200] * 0.75
 
 
 def test_pooled_passes_add_their_windows() -> None:
@@ -144,17 +154,18 @@ def test_pooled_passes_add_their_windows() -> None:
 
 def test_a_golden_genai_bench_run_file() -> None:
     """A real genai-bench 0.0.5 file (the simulator at 4 users, 0.22 s requests, cut at the first
-    tick): 9 of its 16 requests started during the spawn, the 7 after give 4 × 100 tokens per
-    0.219 s; genai-bench's own number divided by the whole second."""
+    tick): its 4 users started at once and their first requests left 2.3 ms apart, so 3 of its
+    16 requests started during the spawn; the 13 after give 4 × 100 tokens per 0.22 s;
+    genai-bench's own number divided by the whole second."""
     path = GOLDEN / "ms-grid" / "D100_100_text-to-text_num_concurrency_4_time_1s.json"
     raw = json.loads(path.read_text())
     _, metrics = read_run_file(path)
     e2e = [r["e2e_latency"] / 1000 for r in raw["individual_request_metrics"]]
-    assert metrics.steady["spawn_requests"] == 9 and metrics.steady["requests"] == 7
-    assert metrics.output_throughput == pytest.approx(4 * 100 * 7 / sum(e2e[9:]))
-    assert metrics.request_throughput == pytest.approx(4 * 7 / sum(e2e[9:]))
+    assert metrics.steady["spawn_requests"] == 3 and metrics.steady["requests"] == 13
+    assert metrics.output_throughput == pytest.approx(4 * 100 * 13 / sum(e2e[3:]))
+    assert metrics.request_throughput == pytest.approx(4 * 13 / sum(e2e[3:]))
     assert metrics.genai_bench["output_throughput"] == pytest.approx(
         raw["aggregated_metrics"]["mean_output_throughput_tokens_per_s"])
-    assert metrics.short_run  # 1.75 requests per user: too few
+    assert metrics.short_run  # 0.7 s of steady load: too short
     samples = RequestSamples.from_run(raw, warmup_ratio=0.25)  # 4 cut by genai-bench's warm-up
-    assert samples.steady is not None and samples.steady.spawn_requests == 9
+    assert samples.steady is not None and samples.steady.spawn_requests == 4
