@@ -24,11 +24,12 @@ from ..model import LATENCY_METRICS, Metrics, stat_key
 from ..stats import (
     INF,
     Interval,
+    critical,
     mean_interval,
     quantile_interval,
     ratio_interval,
+    welch_df,
     wilson_interval,
-    z_value,
 )
 from .samples import RequestSamples
 
@@ -100,21 +101,26 @@ def _split(key: str) -> tuple[str, str | None]:
 
 
 def _widen(interval: Interval, value: float, rel_sd: float) -> Interval:
-    """Add ``rel_sd × value`` of normal noise to each side of ``interval`` (in quadrature)."""
+    """Add ``rel_sd × value`` of normal noise to each side of ``interval``: the standard errors
+    add in quadrature, the floor counting as known (infinite degrees of freedom), and the result's
+    degrees of freedom are Welch–Satterthwaite's."""
     if rel_sd <= 0:
         return interval
-    extra = z_value(interval.level) * rel_sd * abs(value)
+    floor_se = rel_sd * abs(value)
+    crit = critical(interval.df, interval.level)
+    gaps = [abs(b - value) for b in (interval.low, interval.high) if math.isfinite(b)]
+    df = welch_df((statistics.fmean(gaps) / crit, floor_se), (interval.df, INF)) if gaps else INF
+    new_crit = critical(df, interval.level)
 
     def side(bound: float) -> float:
         if not math.isfinite(bound):
             return bound
-        gap = abs(bound - value)
-        return math.hypot(gap, extra)
+        return new_crit * math.hypot(abs(bound - value) / crit, floor_se)
 
     low = value - side(interval.low) if math.isfinite(interval.low) else -INF
     high = value + side(interval.high) if math.isfinite(interval.high) else INF
     return Interval(min(low, interval.low), max(high, interval.high), interval.method,
-                    interval.n, interval.level)
+                    interval.n, interval.level, df)
 
 
 def _between_passes(key: str, passes: Sequence[Metrics]) -> Interval | None:
@@ -125,14 +131,15 @@ def _between_passes(key: str, passes: Sequence[Metrics]) -> Interval | None:
 
 
 def _wider(interval: Interval, other: Interval | None, value: float) -> Interval:
-    """Whichever of the two is wider, centred as ``interval`` is."""
+    """Whichever of the two is wider, centred as ``interval`` is, with its degrees of freedom
+    (the between-passes interval's are passes − 1)."""
     if other is None or not other.bounded or not interval.bounded:
         return interval
     half = (other.high - other.low) / 2
     if half <= (interval.high - interval.low) / 2:
         return interval
     return Interval(value - half, value + half, f"{interval.method}+passes", interval.n,
-                    interval.level)
+                    interval.level, other.df)
 
 
 def point_estimates(samples: RequestSamples, passes: Sequence[Metrics]) -> Metrics:
