@@ -24,9 +24,10 @@ from .runtimes.sglang import gpus_needed, non_default_flags
 from .stats import INF, LEVEL, Interval, t_cdf, welch_df
 
 PREFERENCE = "fewer GPUs, then fewer non-default flags, then grid order"
-#: degrees of freedom the studentized range is looked up at: a pair's Welch–Satterthwaite df is
-#: rounded *down* to one of these (more noise assumed, never less), and from 1,000 on the
-#: infinite-df quantile is used (within 0.1 % of it)
+#: degrees of freedom the studentized range's quantile is looked up at for a reported interval:
+#: a pair's Welch–Satterthwaite df is rounded *down* to one of these (more noise assumed, never
+#: less), and from 1,000 on the infinite-df quantile is used (within 0.1 % of it). Whether a pair
+#: is tied is decided at its exact df (:func:`range_p_value`).
 _DF_GRID = (*range(1, 30), 30, 40, 60, 120, 240, 480)
 _DF_INFINITE = 1000.0
 
@@ -40,7 +41,8 @@ def _df_step(df: float) -> float:
 def range_quantile(k: int, df: float = INF, level: float = LEVEL) -> float:
     """q(k, df), the studentized range's ``level`` quantile for ``k`` means whose standard errors
     have ``df`` degrees of freedom (``scipy.stats.studentized_range``; ``df`` rounded down to
-    :data:`_DF_GRID`). Two means: q(2, df) = √2 · t(df)."""
+    :data:`_DF_GRID`, since each new quantile costs a numerical inversion). Two means:
+    q(2, df) = √2 · t(df)."""
     return _range_quantile(max(k, 2), _df_step(df), level)
 
 
@@ -49,6 +51,17 @@ def _range_quantile(k: int, df: float, level: float) -> float:
     from scipy.stats import studentized_range
 
     return float(studentized_range.ppf(level, k, df))
+
+
+def range_p_value(difference: float, se: float, k: int, df: float) -> float:
+    """P(the range of ``k`` equal means exceeds ``|difference|``) when the difference's standard
+    error is ``se`` on ``df`` degrees of freedom: the studentized range's survival function at
+    √2 · |difference| / se (``scipy.stats.studentized_range``, at the exact df)."""
+    if se <= 0:
+        return 1.0 if difference == 0 else 0.0
+    from scipy.stats import studentized_range
+
+    return float(studentized_range.sf(math.sqrt(2) * abs(difference) / se, max(k, 2), df))
 
 
 @dataclass(frozen=True)
@@ -92,9 +105,15 @@ def _pair(a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]
 
 
 def _half(k: int, a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
-    """Games–Howell: the half width within which two of ``k`` scores are tied, and its df."""
+    """Games–Howell: the half width of a difference's interval among ``k`` scores, and its df."""
     se_d, df = _pair(a, b)
     return range_quantile(k, df) / math.sqrt(2) * se_d, df
+
+
+def _tied(diff: float, k: int, a: tuple[float, float], b: tuple[float, float],
+          level: float = LEVEL) -> bool:
+    se_d, df = _pair(a, b)
+    return range_p_value(diff, se_d, k, df) > 1 - level
 
 
 def preference(trial: Trial) -> tuple[int, int, int]:
@@ -105,21 +124,23 @@ def _sign(direction: str) -> float:
     return 1.0 if direction == "maximize" else -1.0
 
 
-def tied_with(leader: Trial, trials: Sequence[Trial], direction: str) -> list[Tie]:
-    """The scored trials whose difference from ``leader`` the noise explains."""
+def tied_with(leader: Trial, trials: Sequence[Trial], direction: str,
+              only: Trial | None = None) -> list[Tie]:
+    """The scored trials whose difference from ``leader`` the noise explains (judged among every
+    trial of ``trials`` with an interval; ``only``: just that one, if it is)."""
     bounded = [t for t in trials if _se(t) is not None]
     lead = _se(leader)
     if lead is None or len(bounded) < 2:
         return []
     out = []
     for t in bounded:
-        if t is leader:
+        if t is leader or (only is not None and t is not only):
             continue
         mine = _se(t)
         assert mine is not None and t.score is not None and leader.score is not None
         diff = t.score - leader.score
-        half, df = _half(len(bounded), mine, lead)
-        if abs(diff) <= half:
+        if _tied(diff, len(bounded), mine, lead):
+            half, df = _half(len(bounded), mine, lead)
             out.append(Tie(t, diff, Interval(diff - half, diff + half, "studentized-range", 0,
                                              df=df)))
     return out
@@ -191,4 +212,5 @@ def confidence(best: Trial, trials: Sequence[Trial], direction: str) -> float | 
     return worst
 
 
-__all__ = ["PREFERENCE", "Decision", "Tie", "decide", "range_quantile", "tied_with"]
+__all__ = ["PREFERENCE", "Decision", "Tie", "decide", "range_p_value", "range_quantile",
+           "tied_with"]
