@@ -10,7 +10,9 @@ the t interval over the passes' own values is used when it is wider: an honest, 
 where the floor is too low (a saturated server's TTFT tail can vary far more than 5 %, and
 trusting the floor there as prior evidence made false alarms, see docs/metrics.md). The defaults
 are the run-to-run spread of identical runs on real GPU deployments: about 2 % for throughputs and
-central latencies, about 5 % for tail latencies (docs/metrics.md).
+central latencies, about 5 % for tail latencies (docs/metrics.md). Each interval carries its
+degrees of freedom: requests − 1 for a per-request t or ratio interval (more once the floor, known
+exactly, is added: Welch–Satterthwaite), passes − 1 for the interval over the passes.
 """
 
 from __future__ import annotations

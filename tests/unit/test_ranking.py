@@ -53,9 +53,9 @@ def test_the_standard_error_is_recovered_with_the_interval_s_own_t() -> None:
 
 def test_a_six_percent_gap_is_a_tie_at_two_degrees_of_freedom_and_not_at_many() -> None:
     """Scores 100, 94, 80 with standard error 2 each: with many requests behind each score
-    (df = ∞: q(3, ∞)/√2 × 2√2 = 6.6) 94 is tied with the leader and 80 is not; with three passes
-    each (df = 2 per score, Welch df = 4 for a pair: q(3, 4)/√2 × 2√2 = 10.1) 94 is, 80 still is not;
-    a 9 % gap separates only with the many."""
+    (df = ∞: q(3, ∞)/√2 × 2√2 = 6.6) 94 is tied with the leader and 80 is not; with three
+    passes each (df = 2 per score, Welch df = 4 for a pair: q(3, 4)/√2 × 2√2 = 10.1) 94 is, 80
+    still is not; a 9 % gap separates only with the many."""
     many = [trial(0, 100, 2.0), trial(1, 94, 2.0), trial(2, 80, 2.0)]
     few = [trial(0, 100, 2.0, 2), trial(1, 94, 2.0, 2), trial(2, 80, 2.0, 2)]
     assert [t.trial.index for t in tied_with(many[0], many, "maximize")] == [1]
