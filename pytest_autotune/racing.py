@@ -85,7 +85,7 @@ class Racing:
         direction = objective_of(mine).direction
         sign = 1.0 if direction == "maximize" else -1.0
         leader = max(others, key=lambda t: sign * (t.score or 0.0))
-        if any(t.trial is mine for t in tied_with(leader, [*others, mine], direction)):
+        if tied_with(leader, [*others, mine], direction, only=mine):
             return f"tied with the leader so far, {leader.config_id}"
         return None
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from .results import PointResult, Trial
 from .slo import Verdict
-from .stats import Interval
+from .stats import Interval, critical, welch_df
 
 
 @dataclass(frozen=True)
@@ -233,19 +233,22 @@ def score_interval(trial: Trial, score: float | None) -> Interval | None:
     metric, stat = _SEED_BASE[objective.name]
     measured = [p for p in trial.points if p.metrics is not None]
     kept = [p.metrics for p in ([p for p in measured if p.hard_ok] or measured) if p.metrics]
-    halves, values = [], []
+    ses, dfs, values = [], [], []
     for m in kept:
         iv, value = m.interval(metric, stat), m.value(metric, stat)
-        if iv is None or not iv.bounded or value is None:
+        se = None if iv is None else iv.standard_error
+        if iv is None or se is None or value is None:
             return None
-        halves.append((iv.high - iv.low) / 2)
+        ses.append(se)
+        dfs.append(iv.df)
         values.append(value)
     base = statistics.fmean(values) if values else 0.0
     if not base:
         return None
-    rel = math.sqrt(sum(h * h for h in halves)) / len(halves) / abs(base)
+    df = welch_df(ses, dfs)  # of the mean's standard error, √Σse² / n
+    rel = critical(df) * math.sqrt(sum(s * s for s in ses)) / len(ses) / abs(base)
     return Interval(score - rel * abs(score), score + rel * abs(score), "objective",
-                    sum(m.num_completed for m in kept))
+                    sum(m.num_completed for m in kept), df=df)
 
 
 def select_best(trials: Sequence[Trial]) -> Trial | None:

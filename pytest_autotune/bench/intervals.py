@@ -10,7 +10,9 @@ the t interval over the passes' own values is used when it is wider: an honest, 
 where the floor is too low (a saturated server's TTFT tail can vary far more than 5 %, and
 trusting the floor there as prior evidence made false alarms, see docs/metrics.md). The defaults
 are the run-to-run spread of identical runs on real GPU deployments: about 2 % for throughputs and
-central latencies, about 5 % for tail latencies (docs/metrics.md).
+central latencies, about 5 % for tail latencies (docs/metrics.md). Each interval carries its
+degrees of freedom: requests − 1 for a per-request t or ratio interval (more once the floor, known
+exactly, is added: Welch–Satterthwaite), passes − 1 for the interval over the passes.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from ..model import LATENCY_METRICS, Metrics, stat_key
 from ..stats import (
     INF,
     Interval,
+    critical,
     mean_interval,
     quantile_interval,
     ratio_interval,
+    welch_df,
     wilson_interval,
-    z_value,
 )
 from .samples import RequestSamples
 from .steady import THROUGHPUTS, apply
@@ -106,21 +109,26 @@ def _split(key: str) -> tuple[str, str | None]:
 
 
 def _widen(interval: Interval, value: float, rel_sd: float) -> Interval:
-    """Add ``rel_sd × value`` of normal noise to each side of ``interval`` (in quadrature)."""
+    """Add ``rel_sd × value`` of normal noise to each side of ``interval``: the standard errors
+    add in quadrature, the floor counting as known (infinite degrees of freedom), and the result's
+    degrees of freedom are Welch–Satterthwaite's."""
     if rel_sd <= 0:
         return interval
-    extra = z_value(interval.level) * rel_sd * abs(value)
+    floor_se = rel_sd * abs(value)
+    crit = critical(interval.df, interval.level)
+    gaps = [abs(b - value) for b in (interval.low, interval.high) if math.isfinite(b)]
+    df = welch_df((statistics.fmean(gaps) / crit, floor_se), (interval.df, INF)) if gaps else INF
+    new_crit = critical(df, interval.level)
 
     def side(bound: float) -> float:
         if not math.isfinite(bound):
             return bound
-        gap = abs(bound - value)
-        return math.hypot(gap, extra)
+        return new_crit * math.hypot(abs(bound - value) / crit, floor_se)
 
     low = value - side(interval.low) if math.isfinite(interval.low) else -INF
     high = value + side(interval.high) if math.isfinite(interval.high) else INF
     return Interval(min(low, interval.low), max(high, interval.high), interval.method,
-                    interval.n, interval.level)
+                    interval.n, interval.level, df)
 
 
 def _between_passes(key: str, passes: Sequence[Metrics]) -> Interval | None:
@@ -131,14 +139,15 @@ def _between_passes(key: str, passes: Sequence[Metrics]) -> Interval | None:
 
 
 def _wider(interval: Interval, other: Interval | None, value: float) -> Interval:
-    """Whichever of the two is wider, centred as ``interval`` is."""
+    """Whichever of the two is wider, centred as ``interval`` is, with its degrees of freedom
+    (the between-passes interval's are passes − 1)."""
     if other is None or not other.bounded or not interval.bounded:
         return interval
     half = (other.high - other.low) / 2
     if half <= (interval.high - interval.low) / 2:
         return interval
     return Interval(value - half, value + half, f"{interval.method}+passes", interval.n,
-                    interval.level)
+                    interval.level, other.df)
 
 
 def point_estimates(samples: RequestSamples, passes: Sequence[Metrics]) -> Metrics:

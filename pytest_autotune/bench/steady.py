@@ -131,7 +131,7 @@ class SteadyWindow:
             return Interval(-INF, INF, "steady-ratio", 0)
         rel = ratio_interval([w.numerator(metric) for w in self.waves],
                              [w.e2e for w in self.waves])
-        return Interval(rel.low * value, rel.high * value, "steady-ratio", rel.n, rel.level)
+        return Interval(rel.low * value, rel.high * value, "steady-ratio", rel.n, rel.level, rel.df)
 
     def summary(self) -> dict[str, float | int]:
         """What a point's JSON keeps of the window."""

@@ -194,3 +194,66 @@ def test_counted_metrics_are_judged_as_measured() -> None:
                    "intervals": {"error_rate": wilson_interval(0, 48)}})
     [v] = evaluate([parse_slo("error_rate <= 1%")], m)
     assert v.state == "met"  # 0 of 48 failed: met, although Wilson's upper bound is 7 %
+
+
+@pytest.mark.parametrize(("n", "q", "ranks"), [(100, 0.5, (40, 61)), (100, 0.9, (84, 96)),
+                                                (48, 0.9, (39, 48)), (400, 0.99, (392, 400))])
+def test_order_statistic_ranks_have_binomial_coverage_and_no_slack(
+        n: int, q: float, ranks: tuple[int, int]) -> None:
+    """[x_(l), x_(u)] covers the true quantile with probability P(l ≤ B < u), B ~ Bin(n, q): at
+    least 95 %, with each tail at most 2.5 %, and moving either rank inwards breaks a tail."""
+    from scipy.stats import binom
+
+    low, high = order_statistic_ranks(n, q)
+    assert (low, high) == ranks
+    assert binom.cdf(high - 1, n, q) - binom.cdf(low - 1, n, q) >= 0.95
+    assert binom.cdf(low - 1, n, q) <= 0.025 and binom.sf(high - 1, n, q) <= 0.025
+    assert binom.cdf(low, n, q) > 0.025 and binom.sf(high - 2, n, q) > 0.025
+
+
+def test_intervals_carry_their_degrees_of_freedom() -> None:
+    assert mean_interval([1.0, 2.0, 4.0]).df == 2
+    assert ratio_interval([1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0]).df == 3
+    assert quantile_interval([1.0, 2.0, 3.0], 0.5).df == INF
+    assert wilson_interval(3, 48).df == INF
+    assert mean_interval([1.0, 2.0, 4.0]).scaled(2).df == 2
+    assert t_value(4) > t_value(4.5) > t_value(5)  # fractional (Welch) df
+
+
+def test_degrees_of_freedom_cross_json_and_older_files_read_as_large_sample() -> None:
+    iv = mean_interval([1.0, 2.0, 4.0])
+    assert Interval.from_dict(json.loads(json.dumps(iv.to_dict()))) == iv
+    assert json.loads(json.dumps(Interval(1, 2).to_dict()))["df"] is None
+    assert Interval.from_dict({"low": 1.0, "high": 2.0, "method": "t", "n": 3}).df == INF
+
+
+def test_three_passes_give_an_interval_on_two_degrees_of_freedom() -> None:
+    """With a spread between passes far above the floor the between-passes t interval is used,
+    and it says so with df = passes − 1; the per-request interval widened by the floor keeps
+    many degrees of freedom (the floor counts as known)."""
+    metrics, samples = golden_point()
+    tput = metrics.output_throughput
+    pooled = RequestSamples.pooled([samples] * 3)
+    wild = [replace(metrics, output_throughput=tput * f) for f in (0.9, 1.0, 1.1)]
+    m = with_intervals(replace(metrics, passes=3), pooled, NoiseFloor(0.02, 0.05), passes=wild)
+    between = m.interval("output_throughput")
+    assert between is not None and between.df == 2 and between.method.endswith("+passes")
+    single = with_intervals(metrics, samples, NoiseFloor(0.02, 0.05)).interval(
+        "output_throughput")
+    assert single is not None and single.df > len(samples) - 1
+
+
+def test_the_floor_adds_in_quadrature_with_the_t_interval_s_own_quantile() -> None:
+    """A ratio interval on few requests (t(3) = 3.18) widened by a 2 % floor: the standard errors
+    add, and the result's quantile is t at the Welch–Satterthwaite df."""
+    from pytest_autotune.bench.intervals import _widen
+    from pytest_autotune.stats import critical, welch_df
+
+    se = 1.0
+    iv = Interval(100 - t_value(3) * se, 100 + t_value(3) * se, "ratio", 4, df=3)
+    wide = _widen(iv, 100.0, 0.02)
+    df = welch_df((se, 2.0), (3, INF))
+    assert wide.df == pytest.approx(df)
+    assert wide.high - 100 == pytest.approx(critical(df) * math.hypot(se, 2.0))
+    normal = _widen(Interval(98.0, 102.0), 100.0, 0.02)  # large-sample: exactly as before
+    assert normal.high - 100 == pytest.approx(math.hypot(2.0, 1.959964 * 2.0))
