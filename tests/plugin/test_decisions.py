@@ -215,7 +215,7 @@ def test_a_partial_run_never_replaces_a_complete_result_and_lf_merges(
 ) -> None:
     use_standin(project)
     # concurrency 1 serves ~6 requests/s with 20-token answers, concurrency 4 ~23
-    project.makefile(".yaml", rps=case("rps", "slo: ['request_throughput >= 15']\n"))
+    project.makefile(".yaml", rps=case("rps", "slo: ['request_throughput >= 15 req/s']\n"))
     full = run(project, "rps.yaml")
     full.assert_outcomes(passed=1, failed=1)
     complete = results(project, "rps")

@@ -71,6 +71,8 @@ BAD = [
      "slo[0]", 10, ["unknown statistic 'p42'"]),
     ("bad-unit", ("ttft.p99 <= 200ms", "ttft.p99 <= 200 parsecs"),
      "slo[0]", 10, ["bad value", "200ms"]),
+    ("slo-without-unit", ("ttft.p99 <= 200ms", "ttft.p99 <= 200"),
+     "slo[0]", 10, ["has no unit", "write 200ms or 200s", "ms", "%", "tok/s"]),
     ("bad-duration-unit", ("concurrency: [1, 8]", "concurrency: [1, 8]\n  max_time: 3 fortnights"),
      "workload.max_time", 9, ["'2m'"]),
     ("unknown-objective", ("slo:\n", "objective: fastest\nslo:\n"),
