@@ -103,6 +103,8 @@ class AutotuneSession:
         self.progress: ProgressPlugin | None = None
         #: lines shown after collection (configurations constraints excluded, ...)
         self.notes: list[str] = []
+        #: collectors that failed (a case that does not load): ``(nodeid, first line)``
+        self.collect_failures: list[tuple[str, str]] = []
 
     # -- services -----------------------------------------------------------------------------
     def _make_backend(self) -> Backend:
@@ -286,6 +288,13 @@ class AutotuneSession:
         if info is not None:
             item.extra_keyword_matches.update(aliases(n.name for n in item.listchain()))
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            lines = [line.strip() for line in report.longreprtext.splitlines() if line.strip()]
+            why = next((line for line in lines if "invalid tuning case" in line),
+                       lines[-1] if lines else "")
+            self.collect_failures.append((report.nodeid or ".", why))
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """After every deselection (-k, --lf, ...): the points each deployment will measure in
         this process, so one benchmark run covers them all."""
@@ -310,6 +319,13 @@ class AutotuneSession:
         from .backends.ome_manifest import render_yaml
         from .backends.registry import make_backend
 
+        if self.collect_failures:
+            # a GitOps job would otherwise publish an incomplete set and report success
+            failed = "; ".join(f"{node}: {why}" if why else node
+                               for node, why in self.collect_failures)
+            pytest.exit(f"--autotune-ome-render: {len(self.collect_failures)} collection "
+                        f"error(s), no manifest written: {failed}",
+                        returncode=pytest.ExitCode.INTERRUPTED)
         backend = make_backend(self.settings, "ome")
         assert isinstance(backend, OmeBackend)
         if not folder.is_absolute():
