@@ -549,6 +549,10 @@ class AutotuneSession:
         if self.deselected_items and not narrowed:
             narrowed.append(f"a plugin that deselected {self.deselected_items} items")
         stopped = session.shouldfail or session.shouldstop
+        maxfail = getattr(option, "maxfail", 0)
+        if session.shouldfail and maxfail:  # pytest's "stopping after 1 failures", in words
+            stopped = ("-x, at the first failure" if maxfail == 1 else
+                       f"--maxfail={maxfail}, after {maxfail} failures")
         records = self.store.records
         return assess(RunFacts(
             planned=max(self.planned_items, len(records)), reported=len(records),

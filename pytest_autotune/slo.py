@@ -235,7 +235,7 @@ def _fmt(slo: SLO, value: float | None) -> str:
         return format_seconds(value)
     if slo.metric == "error_rate":
         return f"{value:.2%}"
-    return f"{value:,.1f}"
+    return f"{value:,.1f} {'req/s' if slo.metric == 'request_throughput' else 'tok/s'}"
 
 
 def parse_slo(text: str, *, hard: bool = True, weight: float = 1.0, fail_ratio: float = 0.0) -> SLO:
