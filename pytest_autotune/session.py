@@ -491,6 +491,28 @@ class AutotuneSession:
         from . import signals
 
         signals.sigterm_as_interrupt(self.config)
+        self._check_outputs()
+
+    def _check_outputs(self) -> None:
+        """A results directory or run store that cannot be written is a usage error now,
+        before anything is deployed, not an INTERNALERROR once every point is measured."""
+        from .writable import check_outputs
+
+        option = self.config.option
+        if self.is_worker or option.collectonly or self.settings.backend_options.get(
+                "ome-render"):
+            return
+        s = self.settings
+        outputs = [("--autotune-results-dir", s.results_dir), ("--autotune-storage", s.storage)]
+        outputs += [(name, path.parent) for name, path in (
+            ("--autotune-html", s.html), ("--autotune-markdown", s.markdown),
+            ("--autotune-benchmark-json", s.benchmark_json)) if path is not None]
+        problems = check_outputs(outputs)
+        if problems:
+            raise pytest.UsageError(
+                "pytest-autotune cannot write its results, so nothing is deployed: "
+                + "; ".join(problems) + " (choose a writable directory with the option named, "
+                "or its autotune_* ini key)")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -526,8 +548,16 @@ class AutotuneSession:
         )
         if self.gate is not None:
             self.failures += self.gate.judge_run(report, self.store.records)
-        run_writers(self.writers(), "files", report, self.context)
+        failed = run_writers(self.writers(), "files", report, self.context)
         self.written = self.context.written
+        if failed:
+            from .writable import rescue
+
+            try:
+                kept = f"the run's report is kept in {rescue(report.to_dict(), self.run_id)}"
+            except OSError as exc:
+                kept = f"nor could the report be kept in a temporary file ({exc})"
+            self.failures += [*failed, kept]
         for case in report.cases:
             if case.best is None and not any(t.status == "ok" for t in case.trials):
                 self.failures.append(
