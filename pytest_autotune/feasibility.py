@@ -11,10 +11,16 @@ def infeasible_before_launch(
     """Why this configuration cannot start on this machine, or None."""
     if spec.endpoint:
         return None
+    flags = spec.flag_dict
+    dp_attention = flags.get("enable-dp-attention") is True
+    if dp_attention:
+        tp, dp = int(flags.get("tp-size", 1)), int(flags.get("dp-size", 1))
+        if tp % dp:
+            return (f"--enable-dp-attention needs dp-size to divide tp-size (the DP ranks split "
+                    f"the TP group): dp-size {dp}, tp-size {tp}")
     if pool_size is not None and spec.gpus > pool_size:
-        flags = spec.flag_dict
-        how = " × ".join(f"{n} {flags.get(n, 1)}" for n in ("tp-size", "dp-size", "pp-size")
-                         if n in flags)
+        names = ("tp-size", "pp-size") if dp_attention else ("tp-size", "dp-size", "pp-size")
+        how = " × ".join(f"{n} {flags.get(n, 1)}" for n in names if n in flags)
         detail = f" ({how})" if how else ""
         note = f"; {pool_note}" if pool_note else ""
         return f"needs {spec.gpus} GPUs{detail}, only {pool_size} available{note}"

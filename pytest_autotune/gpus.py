@@ -1,6 +1,7 @@
 """GPU pools and leases.
 
-A configuration needs ``tp × dp`` GPUs (or what the case says). Each deployment leases that many
+A configuration needs ``tp × dp × pp`` GPUs (``tp × pp`` with ``--enable-dp-attention``,
+whose DP ranks split the TP group; or what the case says). Each deployment leases that many
 from a pool shared by every worker of the run — and, for real GPUs, by every
 pytest-autotune process on the machine — through ``flock``-ed files, so two servers never
 share a GPU and a crashed worker's leases vanish with it. In ``sim`` mode the pool is

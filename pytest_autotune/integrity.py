@@ -37,8 +37,12 @@ def assess(facts: RunFacts) -> Completeness:
     if facts.narrowed_by:
         reasons.append("items selected with " + ", ".join(facts.narrowed_by))
     if facts.reported < facts.planned:
-        reasons.append(f"{facts.planned - facts.reported} of {facts.planned} planned items "
-                       "did not report (a crashed worker?)")
+        missing = facts.planned - facts.reported
+        if facts.stopped_early or facts.interrupted:  # what the stop explains, not a crash
+            reasons.append(f"{missing} of {facts.planned} planned items were not run")
+        else:
+            reasons.append(f"{missing} of {facts.planned} planned items did not report (a "
+                           "crashed worker?)")
     if facts.measured == 0:
         reasons.append("no workload point was measured")
     return Completeness(complete=not reasons, reasons=tuple(reasons), planned=facts.planned,

@@ -5,8 +5,9 @@ Latency, throughput and errors only grow with load, so an upper bound (``ttft.p9
 ``error_rate <= 1%``) that a scenario already missed at concurrency c — *missed*: beyond its
 interval and its ``fail_ratio``, what fails the item — is missed again above c. Such points are
 *pruned*: reported as skipped with the reason (``pruned: ttft.p99 <= 200ms already missed at
-D(100,100)-c16``), never measured. A lower bound (``request_throughput >= 40``) is missed at low
-load and met at higher, so it prunes nothing; neither does a soft SLO or an unresolved verdict.
+D(100,100)-c16``), never measured. A lower bound (``request_throughput >= 40 req/s``) is missed
+at low load and met at higher, so it prunes nothing; neither does a soft SLO or an unresolved
+verdict.
 
 genai-bench runs an invocation scenario-major, concurrencies ascending, and writes each run's
 file as that run ends. While it runs, :class:`Watch` (polled through the runner's ``abort``

@@ -103,6 +103,8 @@ class AutotuneSession:
         self.progress: ProgressPlugin | None = None
         #: lines shown after collection (configurations constraints excluded, ...)
         self.notes: list[str] = []
+        #: collectors that failed (a case that does not load): ``(nodeid, first line)``
+        self.collect_failures: list[tuple[str, str]] = []
 
     # -- services -----------------------------------------------------------------------------
     def _make_backend(self) -> Backend:
@@ -286,6 +288,13 @@ class AutotuneSession:
         if info is not None:
             item.extra_keyword_matches.update(aliases(n.name for n in item.listchain()))
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            lines = [line.strip() for line in report.longreprtext.splitlines() if line.strip()]
+            why = next((line for line in lines if "invalid tuning case" in line),
+                       lines[-1] if lines else "")
+            self.collect_failures.append((report.nodeid or ".", why))
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """After every deselection (-k, --lf, ...): the points each deployment will measure in
         this process, so one benchmark run covers them all."""
@@ -310,6 +319,13 @@ class AutotuneSession:
         from .backends.ome_manifest import render_yaml
         from .backends.registry import make_backend
 
+        if self.collect_failures:
+            # a GitOps job would otherwise publish an incomplete set and report success
+            failed = "; ".join(f"{node}: {why}" if why else node
+                               for node, why in self.collect_failures)
+            pytest.exit(f"--autotune-ome-render: {len(self.collect_failures)} collection "
+                        f"error(s), no manifest written: {failed}",
+                        returncode=pytest.ExitCode.INTERRUPTED)
         backend = make_backend(self.settings, "ome")
         assert isinstance(backend, OmeBackend)
         if not folder.is_absolute():
@@ -475,6 +491,28 @@ class AutotuneSession:
         from . import signals
 
         signals.sigterm_as_interrupt(self.config)
+        self._check_outputs()
+
+    def _check_outputs(self) -> None:
+        """A results directory or run store that cannot be written is a usage error now,
+        before anything is deployed, not an INTERNALERROR once every point is measured."""
+        from .writable import check_outputs
+
+        option = self.config.option
+        if self.is_worker or option.collectonly or self.settings.backend_options.get(
+                "ome-render"):
+            return
+        s = self.settings
+        outputs = [("--autotune-results-dir", s.results_dir), ("--autotune-storage", s.storage)]
+        outputs += [(name, path.parent) for name, path in (
+            ("--autotune-html", s.html), ("--autotune-markdown", s.markdown),
+            ("--autotune-benchmark-json", s.benchmark_json)) if path is not None]
+        problems = check_outputs(outputs)
+        if problems:
+            raise pytest.UsageError(
+                "pytest-autotune cannot write its results, so nothing is deployed: "
+                + "; ".join(problems) + " (choose a writable directory with the option named, "
+                "or its autotune_* ini key)")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -510,8 +548,16 @@ class AutotuneSession:
         )
         if self.gate is not None:
             self.failures += self.gate.judge_run(report, self.store.records)
-        run_writers(self.writers(), "files", report, self.context)
+        failed = run_writers(self.writers(), "files", report, self.context)
         self.written = self.context.written
+        if failed:
+            from .writable import rescue
+
+            try:
+                kept = f"the run's report is kept in {rescue(report.to_dict(), self.run_id)}"
+            except OSError as exc:
+                kept = f"nor could the report be kept in a temporary file ({exc})"
+            self.failures += [*failed, kept]
         for case in report.cases:
             if case.best is None and not any(t.status == "ok" for t in case.trials):
                 self.failures.append(
@@ -533,6 +579,10 @@ class AutotuneSession:
         if self.deselected_items and not narrowed:
             narrowed.append(f"a plugin that deselected {self.deselected_items} items")
         stopped = session.shouldfail or session.shouldstop
+        maxfail = getattr(option, "maxfail", 0)
+        if session.shouldfail and maxfail:  # pytest's "stopping after 1 failures", in words
+            stopped = ("-x, at the first failure" if maxfail == 1 else
+                       f"--maxfail={maxfail}, after {maxfail} failures")
         records = self.store.records
         return assess(RunFacts(
             planned=max(self.planned_items, len(records)), reported=len(records),

@@ -4,10 +4,11 @@ Forms accepted::
 
     ttft.p99 <= 200ms          metric.stat op value
     error_rate <= 1%
-    output_throughput >= 2000
+    output_throughput >= 2000 tok/s
     ttft:p95<200ms;itl:p95<10ms   the compact form, several separated by ';'
 
-Latency values are seconds unless a unit is given; ratios accept ``%``.
+Every threshold carries its unit (:data:`UNITS`): a bare ``500`` could mean 500 ms or 500 s,
+a bare ``1`` 1 % or 100 %. Only a zero, the same in every unit, may go without one.
 """
 
 from __future__ import annotations
@@ -42,10 +43,18 @@ _EXPR = re.compile(
 
 SLO_HELP = (
     "write 'metric.stat op value', e.g. 'ttft.p99 <= 200ms', 'error_rate <= 1%', "
-    "'output_throughput >= 2000'; metrics: ttft, tpot (itl), e2e, output_latency, "
+    "'output_throughput >= 2000 tok/s'; metrics: ttft, tpot (itl), e2e, output_latency, "
     "output_throughput, input_throughput, total_throughput, request_throughput, error_rate; "
     f"stats: {', '.join(STAT_NAMES)}"
 )
+
+#: the unit each metric's threshold is written in (latencies also take us, µs, m, min, h)
+UNITS = {"latency": ("ms", "s"), "error_rate": ("%",), "request_throughput": ("req/s",),
+         "throughput": ("tok/s",)}
+UNITS_HELP = ("accepted units: ms or s for ttft, tpot, e2e and output_latency; % for "
+              "error_rate; tok/s for output_, input_ and total_throughput; req/s for "
+              "request_throughput")
+_NUMBER = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(.*?)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +235,7 @@ def _fmt(slo: SLO, value: float | None) -> str:
         return format_seconds(value)
     if slo.metric == "error_rate":
         return f"{value:.2%}"
-    return f"{value:,.1f}"
+    return f"{value:,.1f} {'req/s' if slo.metric == 'request_throughput' else 'tok/s'}"
 
 
 def parse_slo(text: str, *, hard: bool = True, weight: float = 1.0, fail_ratio: float = 0.0) -> SLO:
@@ -243,22 +252,45 @@ def parse_slo(text: str, *, hard: bool = True, weight: float = 1.0, fail_ratio: 
         stat = (stat or "mean").lower()
         if stat not in STAT_NAMES:
             raise ValueError(f"unknown statistic {stat!r} in SLO {text!r}: {SLO_HELP}")
-        try:
-            threshold = parse_duration(raw_value)
-        except ValueError as exc:
-            raise ValueError(f"bad value in SLO {text!r}: {exc}") from None
+    elif stat is not None and stat.lower() not in ("mean", "value"):
+        raise ValueError(f"{metric} has no statistic {stat!r} (SLO {text!r})")
     else:
-        if stat is not None and stat.lower() not in ("mean", "value"):
-            raise ValueError(f"{metric} has no statistic {stat!r} (SLO {text!r})")
         stat = None
-        try:
-            threshold = parse_ratio(raw_value) if metric == "error_rate" else float(raw_value)
-        except ValueError as exc:
-            raise ValueError(f"bad value in SLO {text!r}: {exc}") from None
+    threshold = _threshold(metric, raw_value, text)
     if math.isnan(threshold) or threshold < 0:
         raise ValueError(f"SLO threshold must be a non-negative number (SLO {text!r})")
     clean = f"{metric}{'.' + stat if stat else ''} {op} {raw_value.strip()}"
     return SLO(metric, stat, op, threshold, clean, hard=hard, weight=weight, fail_ratio=fail_ratio)
+
+
+def _threshold(metric: str, raw: str, text: str) -> float:
+    """The threshold in the unit the metrics are kept in (seconds, a fraction, per second)."""
+    m = _NUMBER.match(raw)
+    if not m:
+        raise ValueError(f"bad value in SLO {text!r}: expected a number and its unit "
+                         f"({UNITS_HELP})")
+    digits, unit = m.group(1), m.group(2)
+    number = float(digits)
+    if number < 0:
+        raise ValueError(f"SLO threshold must be a non-negative number (SLO {text!r})")
+    kind = ("latency" if metric in LATENCY_METRICS else metric if metric in UNITS
+            else "throughput")
+    units = UNITS[kind]
+    if not unit:
+        if number == 0:
+            return 0.0
+        spelled = " or ".join(digits + (u if u in ("ms", "s", "%") else f" {u}") for u in units)
+        raise ValueError(f"SLO {text!r} has no unit: write {spelled} ({UNITS_HELP})")
+    if kind == "latency":
+        try:
+            return parse_duration(digits + unit)
+        except ValueError:
+            raise ValueError(f"bad value in SLO {text!r}: {metric} takes ms or s (e.g. "
+                             f"{digits}ms), not {unit!r} ({UNITS_HELP})") from None
+    if unit not in units:
+        raise ValueError(f"bad value in SLO {text!r}: {metric} takes {' or '.join(units)}, "
+                         f"not {unit!r} ({UNITS_HELP})")
+    return parse_ratio(digits + "%") if kind == "error_rate" else number
 
 
 def parse_slos(spec: str | Iterable[str]) -> list[SLO]:

@@ -8,6 +8,8 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from ..constraints import (
     GPUS,
     ConstraintError,
@@ -352,13 +354,17 @@ def workload_from_spec(spec: CaseSpec) -> Workload:
 
 
 def slos_from_spec(spec: CaseSpec, *, problems: Problems) -> list[SLO]:
+    return slos_from(spec.slo, problems=problems)
+
+
+def slos_from(raw: list[str | SLOSpec] | str, *, problems: Problems) -> list[SLO]:
     items: list[tuple[tuple[str | int, ...], str, SLOSpec | None]] = []
-    if isinstance(spec.slo, str):
-        for part in (p.strip() for p in spec.slo.split(";")):
+    if isinstance(raw, str):
+        for part in (p.strip() for p in raw.split(";")):
             if part:
                 items.append((("slo",), part, None))
     else:
-        for i, entry in enumerate(spec.slo):
+        for i, entry in enumerate(raw):
             if isinstance(entry, SLOSpec):
                 items.append((("slo", i), entry.expr, entry))
             else:
@@ -380,6 +386,55 @@ def slos_from_spec(spec: CaseSpec, *, problems: Problems) -> list[SLO]:
     return slos
 
 
+def _objective_problems(objective: str, problems: Problems) -> None:
+    if objective not in OBJECTIVES:
+        problems.add(("objective",),
+                     f"unknown objective {objective!r}: use one of {', '.join(OBJECTIVES)} "
+                     "(or score configurations in a pytest_autotune_score_trial hook)")
+
+
+def semantic_problems(data: Mapping[str, Any], *, source: str, problems: Problems) -> None:
+    """The meaning of each section that is well formed (flags, parameters, constraints, SLOs,
+    objective), checked although another part of the case is not — an unknown key, a missing
+    field — so that one error lists every mistake of the file. A problem at a path the
+    structure check already reported is not repeated."""
+    reported = {path for path, _ in problems.items}
+    found = Problems(problems.source, problems.locate, problems.prefix)
+
+    def valid(key: str) -> Any:
+        if key not in data:
+            return CaseSpec.model_fields[key].get_default(call_default_factory=True)
+        if any(path[:1] == (key,) for path in reported):
+            return None
+        annotation = CaseSpec.model_fields[key].annotation
+        assert annotation is not None
+        try:
+            return TypeAdapter(annotation).validate_python(data[key])
+        except ValidationError:
+            return None
+
+    objective = valid("objective")
+    if isinstance(objective, str):
+        _objective_problems(objective, found)
+    flags, parameters = valid("flags"), valid("parameters")
+    base = normalize_flags(flags, section="flags", problems=found) if flags is not None else {}
+    space = parse_space(parameters or {}, source=source, problems=found)
+    for flag_name in sorted({axis.name for axis in space.axes} & set(base)):
+        found.add(("flags",), f"--{flag_name} is both a fixed flag and a tuned parameter")
+    constraints = valid("constraints")
+    if constraints and flags is not None and parameters is not None:
+        parse_constraints(constraints, space=space, base=base, labels=list(flags),
+                          problems=found)
+    slo = valid("slo")
+    if slo is not None:
+        slos_from(slo, problems=found)
+    for path, message in found.items:
+        if not any(done and path[:len(done)] == done for done in reported):
+            problems.add(path, message)
+    # in the order of the file, as a person reads and fixes it
+    problems.items.sort(key=lambda item: problems.locate((*problems.prefix, *item[0])) or 0)
+
+
 def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate: Locator) -> Case:
     """The case a validated spec describes; every semantic problem (unknown flags, bad values,
     SLOs, objective) is found before one error lists them all."""
@@ -389,10 +444,7 @@ def case_from_spec(spec: CaseSpec, *, name: str, source: str, kind: Any, locate:
                      "maximize_capacity ranks configurations by the load a capacity search "
                      "finds: add workload.capacity (scenario, low, high), or choose another "
                      "objective")
-    if spec.objective not in OBJECTIVES:
-        problems.add(("objective",),
-                     f"unknown objective {spec.objective!r}: use one of {', '.join(OBJECTIVES)} "
-                     "(or score configurations in a pytest_autotune_score_trial hook)")
+    _objective_problems(spec.objective, problems)
     base = normalize_flags(spec.flags, section="flags", problems=problems)
     space = parse_space(spec.parameters, source=source, problems=problems)
     tuned = {axis.name for axis in space.axes}

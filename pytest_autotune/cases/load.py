@@ -15,9 +15,9 @@ from pydantic import BaseModel, ValidationError
 from ..errors import AutotuneWarning, ConfigError
 from ..model import Workload
 from ..slo import SLO
-from .build import case_from_spec, grid_of, parse_space
+from .build import case_from_spec, grid_of, parse_space, semantic_problems
 from .case import Case, OmeSettings, SearchSettings, SimSettings
-from .locate import Locator, Problems, config_error, locator, no_lines
+from .locate import Locator, Problems, config_error, locator, no_lines, problems_of
 from .schema import CASE_KEYS, CaseSpec, SimSpec, WorkloadSpec, canonical_scenario
 from .seed import IGNORED, PARALLEL_KEYS, SEED_STRATEGIES, SeedTask, seed_parameter_values
 
@@ -79,6 +79,20 @@ def _validate(
         ) from None
 
 
+def _validate_case(data: Any, *, source: str, locate: Locator) -> CaseSpec:
+    """The case's structure, checked by pydantic; when it is wrong, the meaning of the sections
+    that are well formed is checked too, and one error lists every problem of the file."""
+    if not isinstance(data, dict):
+        _validate(CaseSpec, data, source=source, locate=locate)  # raises: not a mapping
+    try:
+        return CaseSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_of(exc, data, source=source, locate=locate,
+                               allowed_keys=_allowed(CaseSpec))
+    semantic_problems(data, source=source, problems=problems)
+    raise problems.error()
+
+
 def load_case_file(path: Path, *, display: str | None = None) -> Case:
     """Validate a YAML case or a seed task JSON; raises ConfigError naming file/line/field."""
     source = display or str(path)
@@ -89,7 +103,7 @@ def load_case_file(path: Path, *, display: str | None = None) -> Case:
     locate = locator(text)
     if is_seed_task(data):
         return case_from_seed(data, source=source, locate=locate)
-    spec: CaseSpec = _validate(CaseSpec, data, source=source, locate=locate)
+    spec = _validate_case(data, source=source, locate=locate)
     return case_from_spec(
         spec, name=spec.name or path.stem, source=source, kind="yaml", locate=locate
     )
@@ -122,9 +136,7 @@ def case_from_marker(
                               field="@pytest.mark.autotune(case=...)")
         return load_case_file(file)
     data = dict(kwargs)
-    spec: CaseSpec = _validate(
-        CaseSpec, data, source=f"{source} @pytest.mark.autotune", locate=no_lines
-    )
+    spec = _validate_case(data, source=f"{source} @pytest.mark.autotune", locate=no_lines)
     return case_from_spec(
         spec, name=spec.name or default_name, source=source, kind="marker", locate=no_lines
     )

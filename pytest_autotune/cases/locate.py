@@ -154,6 +154,20 @@ def config_error(
     prefix: Path = (),
 ) -> ConfigError:
     """One ConfigError listing every problem pydantic found, each with its field and line."""
+    return problems_of(exc, data, source=source, locate=locate, allowed_keys=allowed_keys,
+                       prefix=prefix).error()
+
+
+def problems_of(
+    exc: ValidationError,
+    data: Any,
+    *,
+    source: str,
+    locate: Locator,
+    allowed_keys: Callable[[Path], Sequence[str]],
+    prefix: Path = (),
+) -> Problems:
+    """Every problem pydantic found, each at its field (to add others to before raising)."""
     problems = Problems(source, locate, prefix)
     seen: set[Path] = set()
     for error in exc.errors():
@@ -162,4 +176,4 @@ def config_error(
             continue
         seen.add(path)
         problems.add(path, _message(dict(error), path, data, allowed_keys(path[:-1])))
-    return problems.error()
+    return problems

@@ -65,6 +65,8 @@ def _judge_best(report: CaseReport, best: Trial) -> None:
     if decision.best is best:
         ties, reason = decision.tied, decision.reason
         conf = decision.confidence
+        if decision.leader is not None and ties and len(scored) > 1:
+            reason = _tie_break(report, best, decision.leader)
     else:  # a select_best hook of the project chose it
         ties = tied_with(best, scored, report.direction)
         reason = "chosen by the project's pytest_autotune_select_best"
@@ -73,6 +75,28 @@ def _judge_best(report: CaseReport, best: Trial) -> None:
                    for t in ties]
     report.confidence = conf
     report.decision = reason
+
+
+def _tie_break(report: CaseReport, best: Trial, leader: Trial) -> str:
+    """Which configuration won a tie, and why, in plain words: ``#3 … is reported as best: it
+    ties the leader #2 … and needs fewer non-default flags (1 against 2)``."""
+    from ..ranking import preference
+
+    def named(trial: Trial) -> str:
+        return f"#{report.number_of(trial.config_key)} {trial.config_id}"
+
+    if best is leader:
+        return (f"{named(best)} is reported as best: it leads by score, and none of the "
+                "configurations tied with it is preferred (fewer GPUs, then fewer non-default "
+                "flags, then grid order)")
+    (gpus, flags, _), (lead_gpus, lead_flags, _) = preference(best), preference(leader)
+    if gpus != lead_gpus:
+        why = f"needs fewer GPUs ({gpus} against {lead_gpus})"
+    elif flags != lead_flags:
+        why = f"needs fewer non-default flags ({flags} against {lead_flags})"
+    else:
+        why = "needs as many GPUs and non-default flags, and comes first in grid order"
+    return f"{named(best)} is reported as best: it ties the leader {named(leader)} and {why}"
 
 
 def build_report(

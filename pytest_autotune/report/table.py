@@ -14,6 +14,8 @@ from ..units import format_seconds
 
 COLUMNS = ("#", "configuration", "point", "out tok/s", "ttft p99", "tpot p50", "e2e p99", "err",
            "SLO", "score")
+#: the latency columns of a case whose SLOs name no latency
+LATENCY_COLUMNS: tuple[tuple[str, str], ...] = (("ttft", "p99"), ("tpot", "p50"), ("e2e", "p99"))
 
 
 class Terminal(Protocol):
@@ -67,24 +69,50 @@ def slo_cell(point: PointResult) -> str:
     return "; ".join(parts) or "pass"
 
 
-def point_row(point: PointResult) -> list[str]:
+def latency_columns(case: CaseReport) -> tuple[tuple[str, str], ...]:
+    """The latencies the table shows: for ttft, tpot and e2e the statistics the case's SLOs
+    name (a ``pass`` beside ``ttft p99`` when the SLO is on the p90 would judge one number and
+    show another), else the default one; then any ``output_latency`` an SLO names."""
+    named: dict[str, list[str]] = {}
+    for trial in case.trials:
+        for point in trial.points:
+            for v in point.verdicts:
+                if v.slo.is_latency and v.slo.stat:
+                    stats = named.setdefault(v.slo.metric, [])
+                    if v.slo.stat not in stats:
+                        stats.append(v.slo.stat)
+    columns = [(metric, stat) for metric, default in LATENCY_COLUMNS
+               for stat in named.get(metric) or [default]]
+    columns += [("output_latency", stat) for stat in named.get("output_latency", [])]
+    return tuple(columns)
+
+
+def columns_of(latency: Sequence[tuple[str, str]] = LATENCY_COLUMNS) -> tuple[str, ...]:
+    return ("#", "configuration", "point", "out tok/s", *(f"{m} {s}" for m, s in latency),
+            "err", "SLO", "score")
+
+
+def point_row(point: PointResult,
+              latency: Sequence[tuple[str, str]] = LATENCY_COLUMNS) -> list[str]:
     m = point.metrics
     if m is None:
         # a pruned point: its reason ("pruned: ttft.p99 <= 200ms already missed at ...")
         status = (point.reason or "pruned") if point.pruned else point.outcome.upper()
-        return [point.id, "-", "-", "-", "-", "-", status]
+        return [point.id, *["-"] * (len(latency) + 2), status]
     out = f"{m.output_throughput:,.0f}"
     out_spread = spread(m.output_throughput, m.interval("output_throughput"))
     if m.short_run:
         out_spread = f"{out_spread} {SHORT_MARK}".lstrip()
-    ttft = format_seconds(m.ttft.p99)
-    ttft_spread = spread(m.ttft.p99, m.interval("ttft", "p99"))
+    cells = []
+    for k, (metric, stat) in enumerate(latency):
+        value = m.value(metric, stat)
+        # the first latency column carries its interval, as the ttft column always has
+        width = spread(value, m.interval(metric, stat)) if k == 0 else ""
+        cells.append(f"{format_seconds(value)} {width}".rstrip())
     return [
         point.id,
         f"{out} {out_spread}".rstrip(),
-        f"{ttft} {ttft_spread}".rstrip(),
-        format_seconds(m.tpot.p50),
-        format_seconds(m.e2e.p99),
+        *cells,
         f"{m.error_rate:.0%}",
         slo_cell(point),
     ]
@@ -102,6 +130,7 @@ def _status_row(trial: Trial) -> str:
 
 def case_rows(case: CaseReport) -> list[tuple[int, list[str]]]:
     """Table rows, each with the 1-based number of the configuration it belongs to."""
+    latency = latency_columns(case)
     rows: list[tuple[int, list[str]]] = []
     for i, trial in enumerate(case.trials, start=1):
         config = " ".join(f"{k}={v}" for k, v in trial.params.items()) or "(default flags)"
@@ -110,7 +139,7 @@ def case_rows(case: CaseReport) -> list[tuple[int, list[str]]]:
             rows.append((i, [str(i), config, _status_row(trial)]))
             continue
         for j, point in enumerate(trial.points):
-            cells = point_row(point)
+            cells = point_row(point, latency)
             rows.append((i, [str(i) if j == 0 else "", config if j == 0 else "", *cells,
                              score if j == 0 else ""]))
     return rows
@@ -266,25 +295,25 @@ def aligned(columns: Sequence[str], rows: list[list[str]], right: set[int]) -> l
     return [line(columns)] + [line(r) for r in rows]
 
 
-def format_table(rows: list[list[str]]) -> list[str]:
-    widths = [len(c) for c in COLUMNS]
+def format_table(rows: list[list[str]], columns: Sequence[str] = COLUMNS) -> list[str]:
+    widths = [len(c) for c in columns]
     for row in rows:
-        if len(row) < len(COLUMNS):
+        if len(row) < len(columns):
             row = row[:2]  # a status row: its message may run long without widening the table
         for k, cell in enumerate(row):
             widths[k] = max(widths[k], len(cell))
-    right = {0, 3, 4, 5, 6, 7}
+    right = {0, *range(3, len(columns) - 2)}  # the numbers: out tok/s, the latencies, err
 
     def line(cells: list[str]) -> str:
         out = []
         for k, cell in enumerate(cells):
-            if k == len(cells) - 1 and len(cells) < len(COLUMNS):
+            if k == len(cells) - 1 and len(cells) < len(columns):
                 out.append(cell)
             else:
                 out.append(cell.rjust(widths[k]) if k in right else cell.ljust(widths[k]))
         return "  ".join(out).rstrip()
 
-    return [line(list(COLUMNS))] + [line(r) for r in rows]
+    return [line(list(columns))] + [line(r) for r in rows]
 
 
 def render_cases(tr: Terminal, report: RunReport) -> None:
@@ -305,7 +334,7 @@ def render_cases(tr: Terminal, report: RunReport) -> None:
             tr.write_line("SLOs: " + "; ".join(case.slos))
         best_index = case.best_number
         rows = case_rows(case)
-        lines = format_table([cells for _, cells in rows])
+        lines = format_table([cells for _, cells in rows], columns_of(latency_columns(case)))
         tr.write_line("  " + lines[0], bold=True)
         for (number, _), line in zip(rows, lines[1:], strict=True):
             tr.write_line("  " + line, green=number == best_index)

@@ -118,10 +118,20 @@ def default_writers(*, html: Path | Literal[False] | None = None) -> list[Report
 
 
 def run_writers(writers: Sequence[ReportWriter], stage: str, report: RunReport,
-                ctx: WriteContext) -> None:
+                ctx: WriteContext) -> list[str]:
+    """Every writer of ``stage``; one that cannot write (OSError) does not stop the others:
+    what it could not write is returned, one line each."""
+    failed = []
     for writer in writers:
         if writer.stage == stage:
-            ctx.written.extend(writer.write(report, ctx))
+            try:
+                ctx.written.extend(writer.write(report, ctx))
+            except OSError as exc:
+                target = exc.filename2 or exc.filename  # os.replace: the destination
+                where = f" {target}" if target else ""
+                failed.append(f"the {writer.format} writer could not write{where}: "
+                              f"{exc.strerror or exc}")
+    return failed
 
 
 def relative(path: Path, root: Path) -> str:

@@ -259,9 +259,12 @@ def launch_argv(
 
 
 def gpus_needed(flags: Mapping[str, FlagValue]) -> int:
-    """GPUs one server occupies: tp × dp × pp."""
+    """GPUs one server occupies: tp × dp × pp; with ``--enable-dp-attention`` the DP ranks
+    split the TP group (``--tp 8 --dp 8 --enable-dp-attention`` runs on 8 GPUs): tp × pp."""
+    names = ("tp-size", "pp-size") if flags.get("enable-dp-attention") is True else (
+        "tp-size", "dp-size", "pp-size")
     total = 1
-    for name in ("tp-size", "dp-size", "pp-size"):
+    for name in names:
         value = flags.get(name, 1)
         total *= int(value) if not isinstance(value, bool) else 1
     return total

@@ -94,6 +94,9 @@ class ResolvedConfig:
     available_after_bytes: int = 0
     #: every step takes this many times longer (--sim-slowdown, a planted regression)
     slowdown: float = 1.0
+    #: --enable-dp-attention: the dp ranks split the tp GPUs (attention data-parallel over
+    #: groups of tp / dp GPUs) instead of each being a replica of tp GPUs
+    dp_attention: bool = False
     # start-up timing (seconds, already multiplied by --sim-startup-scale)
     init_s: float = 0.0
     load_s: float = 0.0
@@ -102,6 +105,11 @@ class ResolvedConfig:
     warmup_s: float = 0.0
     failure: StartupFailure | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the server occupies: tp × dp, or tp when the DP ranks split the TP group."""
+        return self.tp if self.dp_attention else self.tp * self.dp
 
     @property
     def max_req_input_len(self) -> int:
@@ -204,7 +212,7 @@ def _py(path: str, line: int, func: str, code: str) -> list[str]:
 
 
 def _failure_checks(cfg: ResolvedConfig, args: argparse.Namespace, gpus: int) -> None:
-    if args.base_gpu_id + cfg.tp * cfg.dp > gpus:
+    if args.base_gpu_id + cfg.gpus > gpus:
         cfg.failure = StartupFailure("init", "invalid_device", [
             *_py("model_executor/model_runner.py", 386, "init_torch_distributed",
                  "torch.get_device_module(self.device).set_device(self.gpu_id)"),
@@ -301,6 +309,9 @@ def resolve(args: argparse.Namespace) -> ResolvedConfig:
     spec = args.speculative_algorithm
     pp = max(1, args.ignored_pp_size or 1)
     dp_attention = bool(args.ignored_enable_dp_attention)
+    if dp_attention and tp % dp:
+        raise ValueError(f"--enable-dp-attention needs --dp-size to divide --tp-size (the DP "
+                         f"ranks split the TP group), got --tp-size {tp} --dp-size {dp}")
     mfs = args.mem_fraction_static
     if mfs is None:
         mfs = default_mem_fraction(total_mib, chunk, max_bs, tp, spec,
@@ -331,10 +342,12 @@ def resolve(args: argparse.Namespace) -> ResolvedConfig:
         compute_flops=flops, context_len=ctx, speculative_algorithm=spec,
         load_balance_method=args.load_balance_method,
     )
+    cfg.dp_attention = dp_attention
     # Memory plan of one tensor-parallel rank.
     cfg.free_init_bytes = gpu.total_bytes - CUDA_CONTEXT_BYTES - (TP_COMM_BYTES if tp > 1 else 0)
     cfg.weights_per_gpu_bytes = int(model.params * weight_b / tp)
-    kv_heads = max(1, model.num_kv_heads // tp)
+    # with DP attention a DP rank's attention (and its KV cache) runs on tp / dp GPUs
+    kv_heads = max(1, model.num_kv_heads // (tp // dp if dp_attention else tp))
     cfg.kv_cell_bytes = max(1, int(2 * model.num_layers * kv_heads * model.head_dim * kv_b))
     rest = cfg.free_init_bytes * mfs - cfg.weights_per_gpu_bytes
     tokens = int(rest // cfg.kv_cell_bytes) if rest > 0 else 0

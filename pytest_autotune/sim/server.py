@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         log.raw(f"{BANNER}\nerror: {exc}")
         return 2
     log.raw(f"[{log._ts()}] simulating {cfg.model.name} ({cfg.model.params / 1e9:.2f}B params) "
-            f"on {cfg.tp * cfg.dp}x {cfg.gpu.name} ({cfg.gpu.memory_gb:.0f} GB), "
+            f"on {cfg.gpus}x {cfg.gpu.name} ({cfg.gpu.memory_gb:.0f} GB), "
             f"{args.sim_gpus_available} GPUs visible, noise={args.sim_noise}, "
             f"seed={args.sim_seed}, startup-scale={args.sim_startup_scale}"
             + (f", slowdown={args.sim_slowdown}" if args.sim_slowdown != 1.0 else ""))

@@ -249,14 +249,15 @@ def test_a_partial_run_never_replaces_a_complete_result_and_lf_merges(
 ) -> None:
     use_standin(project)
     # concurrency 1 serves ~6 requests/s with 20-token answers, concurrency 4 ~23
-    project.makefile(".yaml", rps=case("rps", "slo: ['request_throughput >= 15']\n"))
+    project.makefile(".yaml", rps=case("rps", "slo: ['request_throughput >= 15 req/s']\n"))
     full = run(project, "rps.yaml")
     full.assert_outcomes(passed=1, failed=1)
     complete = results(project, "rps")
     assert complete["complete"] is True and complete["total_experiments"] == 1
     stopped = project.runpytest_subprocess("rps.yaml", "-x")  # the cache keeps the failure
     stopped.assert_outcomes(failed=1)
-    stopped.stdout.fnmatch_lines(["*PARTIAL RUN: stopped early (stopping after 1 failures)*",
+    stopped.stdout.fnmatch_lines(["*PARTIAL RUN: stopped early (-x, at the first failure); "
+                                  "1 of 2 planned items were not run (its results*",
                                   "*wrote results/rps_results.partial.json*"])
     assert results(project, "rps") == complete  # untouched
     partial = results(project, "rps", ".partial")

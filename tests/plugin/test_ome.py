@@ -203,6 +203,25 @@ def test_render_writes_one_manifest_per_configuration_and_deploys_nothing(
     assert not (project.path / "results").exists()
 
 
+def test_render_fails_when_a_case_does_not_load(project: pytest.Pytester) -> None:
+    """Exit 0 with "wrote 0 manifest(s)" would let a GitOps job publish nothing and pass."""
+    project.makefile(".yaml", good="""\
+        name: good
+        model: {path: meta-llama/Llama-3.2-1B-Instruct}
+        workload: {scenarios: ["D(100,100)"], concurrency: [1]}
+    """, bad="""\
+        name: bad
+        model: {path: meta-llama/Llama-3.2-1B-Instruct}
+        parameters: {schedule-policy: [fifo]}
+        workload: {scenarios: ["D(100,100)"], concurrency: [1]}
+    """)
+    result = project.runpytest(".", "--autotune-ome-render=out", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*--autotune-ome-render: 1 collection error(s), no manifest "
+                                 "written: bad.yaml: *invalid tuning case*schedule-policy*"])
+    assert not (project.path / "out").exists()
+
+
 def test_a_seed_ome_task_renders_in_its_namespace(project: pytest.Pytester) -> None:
     task = json.loads((SEEDS / "docker-simple-tune.json").read_text())
     task["deployment_mode"] = "ome"

@@ -82,7 +82,7 @@ def test_soft_and_lower_bound_misses_prune_nothing(project: pytest.Pytester) -> 
         workload: {scenarios: ["D(50,20)"], concurrency: [1, 4, 16], max_requests: 8}
         slo:
           - {expr: "ttft.p50 <= 1us", soft: true}
-          - request_throughput >= 40
+          - request_throughput >= 40 req/s
     """))
     project.makefile(".yaml", tight=case("tight", TIGHT))  # pruning is on in this run
     result = run(project, "soft.yaml", "tight.yaml")

@@ -46,7 +46,7 @@ def test_strict_turns_infeasible_into_errors(project: pytest.Pytester) -> None:
 def test_last_failed_reruns_only_the_failed_points(project: pytest.Pytester) -> None:
     use_standin(project)
     # concurrency 1 cannot reach 40 requests/s with 20-token answers; concurrency 4 can
-    project.makefile(".yaml", rps=case("rps", "slo: ['request_throughput >= 40']\n"))
+    project.makefile(".yaml", rps=case("rps", "slo: ['request_throughput >= 40 req/s']\n"))
     first = project.runpytest_subprocess("rps.yaml", "-x")
     first.assert_outcomes(failed=1)
     first.stdout.fnmatch_lines(["*stopping after 1 failures*"])

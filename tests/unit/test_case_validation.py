@@ -71,6 +71,8 @@ BAD = [
      "slo[0]", 10, ["unknown statistic 'p42'"]),
     ("bad-unit", ("ttft.p99 <= 200ms", "ttft.p99 <= 200 parsecs"),
      "slo[0]", 10, ["bad value", "200ms"]),
+    ("slo-without-unit", ("ttft.p99 <= 200ms", "ttft.p99 <= 200"),
+     "slo[0]", 10, ["has no unit", "write 200ms or 200s", "ms", "%", "tok/s"]),
     ("bad-duration-unit", ("concurrency: [1, 8]", "concurrency: [1, 8]\n  max_time: 3 fortnights"),
      "workload.max_time", 9, ["'2m'"]),
     ("unknown-objective", ("slo:\n", "objective: fastest\nslo:\n"),
@@ -165,6 +167,58 @@ def test_every_semantic_problem_is_listed_at_once(tmp_path: Path) -> None:
                      "line 12, slo[1]: unknown metric 'tfft'"):
         assert expected in text, text
     assert "mem-fraction-static" in text  # the closest flag, suggested
+
+
+def test_an_unknown_key_does_not_hide_the_semantic_problems(tmp_path: Path) -> None:
+    """A typo in a key used to stop the check before the flags and SLOs were read: each round
+    of fixing found one more mistake. Now one error lists them all, in the file's order."""
+    error = error_for(tmp_path, """\
+        name: chat
+        model: {path: meta-llama/Llama-3.2-1B-Instruct}
+        objective: fastest
+        parameters:
+          cuda-graph-max-bs: [16, eight]
+          schedule-policy: [fifo]
+        workload:
+          scenarios: ["D(100,100)"]
+          concurency: [1, 8]
+        slo:
+          - ttft.p90 <= 500
+    """)
+    text = str(error)
+    assert text.startswith(f"{tmp_path / 'case.yaml'}:3: 5 problems in this tuning case:"), text
+    expected = ["line 3, objective: unknown objective 'fastest'",
+                "line 5, parameters.cuda-graph-max-bs[1]: ",
+                "line 6, parameters.schedule-policy[0]: ",
+                "line 9, workload.concurency: unknown key 'concurency'; did you mean "
+                "'concurrency'?",
+                "line 11, slo[0]: SLO 'ttft.p90 <= 500' has no unit"]
+    for line in expected:
+        assert line in text, text
+    assert [text.index(line) for line in expected] == sorted(text.index(line)
+                                                             for line in expected)
+
+
+def test_a_section_of_the_wrong_shape_is_reported_once(tmp_path: Path) -> None:
+    """Its meaning is not checked (there is none to check): one problem per mistake."""
+    error = error_for(tmp_path, GOOD.replace("mem-fraction-static: [0.8, 0.9]",
+                                             "mem-fraction-statik: [0.8]")
+                      .replace("slo:\n  - ttft.p99 <= 200ms", "slo: 7\nbogus: 1"))
+    text = str(error)
+    assert "3 problems" in text, text
+    assert "parameters.mem-fraction-statik" in text and "unknown key 'bogus'" in text
+    assert text.count("line 9, slo") == 1 and "valid list" in text, text
+
+
+def test_a_marker_lists_every_problem_too() -> None:
+    from pytest_autotune.cases.load import case_from_marker
+
+    with pytest.raises(ConfigError) as info:
+        case_from_marker({"model": {"path": "m"}, "parameters": {"schedule-policy": ["fifo"]},
+                          "workload": {"scenarios": ["D(1,1)"], "concurency": [1]}},
+                         source="test_x.py", default_name="x", base_dir=ROOT)
+    text = str(info.value)
+    assert "2 problems" in text and "schedule-policy" in text and "concurency" in text
 
 
 def test_maximize_throughput_in_yaml_means_the_highest_output_throughput(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def test_soft_unresolved_and_lower_bound_misses_prune_nothing() -> None:
     straddling = metrics(0.25, low=0.15, high=0.35)
     assert pruned_points([c4, c16], {c1: straddling}, [TTFT]) == {}
     # throughput grows with load: missed at c1, met higher up
-    rps = parse_slo("request_throughput >= 40")
+    rps = parse_slo("request_throughput >= 40 req/s")
     assert pruned_points([c4, c16], {c1: metrics(rps=10.0)}, [rps]) == {}
     # within the fail_ratio the item does not fail, so nothing is pruned either
     tolerant = parse_slo("ttft.p99 <= 200ms", fail_ratio=0.5)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pytest_autotune.runtimes import sglang
@@ -40,6 +42,33 @@ def test_launch_argv_is_a_list_with_bool_switches() -> None:
 def test_gpus_needed_is_tp_times_dp_times_pp() -> None:
     assert sglang.gpus_needed({"tp-size": 2, "dp-size": 2}) == 4
     assert sglang.gpus_needed({}) == 1
+
+
+def test_with_dp_attention_a_server_occupies_tp_size_gpus() -> None:
+    """SGLang's DP ranks split the TP group: ``--tp 8 --dp 8 --enable-dp-attention`` runs on
+    8 GPUs, so the lease, the feasibility check and the GPU time count tp × pp."""
+    assert sglang.gpus_needed({"tp-size": 2, "dp-size": 2, "enable-dp-attention": True}) == 2
+    assert sglang.gpus_needed({"tp-size": 8, "dp-size": 8, "enable-dp-attention": True,
+                               "pp-size": 2}) == 16
+    assert sglang.gpus_needed({"tp-size": 2, "dp-size": 2, "enable-dp-attention": False}) == 4
+
+
+def test_dp_attention_configurations_are_feasible_on_tp_size_gpus(tmp_path: Path) -> None:
+    from pytest_autotune.backends.base import ServerSpec
+    from pytest_autotune.cases import load_case_file
+    from pytest_autotune.feasibility import infeasible_before_launch
+
+    path = tmp_path / "dp.yaml"
+    path.write_text("model: {path: meta-llama/Llama-3.1-8B-Instruct}\n"
+                    "flags: {enable-dp-attention: true, tp-size: 2}\n"
+                    "parameters: {dp-size: [1, 2, 3]}\n"
+                    "workload: {scenarios: ['D(100,100)'], concurrency: [1]}\n")
+    case = load_case_file(path)
+    specs = [ServerSpec.from_case(case, config) for config in case.configurations]
+    assert [spec.gpus for spec in specs] == [2, 2, 2]
+    reasons = [infeasible_before_launch(spec, pool_size=2, simulated=True) for spec in specs]
+    assert reasons[:2] == [None, None]
+    assert reasons[2] is not None and "dp-size to divide tp-size" in reasons[2]
 
 
 def test_chunked_prefill_minus_one_disables() -> None:

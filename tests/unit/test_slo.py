@@ -27,10 +27,13 @@ def metrics(**kw: float) -> Metrics:
     ("ttft:p95<200ms", "ttft", "p95", "<", 0.2),
     ("itl.p95 < 10ms", "tpot", "p95", "<", 0.01),
     ("e2e_latency.p50 <= 1.5s", "e2e", "p50", "<=", 1.5),
-    ("tpot <= 0.02", "tpot", "mean", "<=", 0.02),
+    ("tpot <= 0.02s", "tpot", "mean", "<=", 0.02),
+    ("tpot <= 20 ms", "tpot", "mean", "<=", 0.02),
     ("error_rate <= 1%", "error_rate", None, "<=", 0.01),
-    ("output_throughput >= 2000", "output_throughput", None, ">=", 2000.0),
-    ("request_throughput > 3.5", "request_throughput", None, ">", 3.5),
+    ("error_rate <= 0", "error_rate", None, "<=", 0.0),
+    ("output_throughput >= 2000 tok/s", "output_throughput", None, ">=", 2000.0),
+    ("total_throughput >= 4000tok/s", "total_throughput", None, ">=", 4000.0),
+    ("request_throughput > 3.5 req/s", "request_throughput", None, ">", 3.5),
 ])
 def test_parse_forms(text: str, metric: str, stat: str | None, op: str, threshold: float) -> None:
     slo = parse_slo(text)
@@ -50,8 +53,37 @@ def test_bad_slos_raise_with_help(bad: str) -> None:
         parse_slo(bad)
 
 
+@pytest.mark.parametrize(("text", "fix"), [
+    ("ttft.p90 <= 500", "write 500ms or 500s"),
+    ("error_rate <= 1", "write 1%"),
+    ("output_throughput >= 2000", "write 2000 tok/s"),
+    ("request_throughput >= 40", "write 40 req/s"),
+])
+def test_a_threshold_without_a_unit_is_an_error_naming_the_units(text: str, fix: str) -> None:
+    # ttft.p90 <= 500 was 500 s, error_rate <= 1 was 100 %: silently not what was meant
+    with pytest.raises(ValueError) as info:
+        parse_slo(text)
+    message = str(info.value)
+    assert "has no unit" in message and fix in message
+    for unit in ("ms", " s ", "%", "tok/s", "req/s"):
+        assert unit in message
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("ttft.p90 <= 500 tok/s", "ttft takes ms or s"),
+    ("error_rate <= 1 ms", "error_rate takes %"),
+    ("output_throughput >= 2000 req/s", "output_throughput takes tok/s, not 'req/s'"),
+    ("request_throughput >= 40 tok/s", "request_throughput takes req/s"),
+])
+def test_a_unit_of_another_metric_is_an_error(text: str, named: str) -> None:
+    with pytest.raises(ValueError, match="bad value") as info:
+        parse_slo(text)
+    assert named in str(info.value)
+
+
 def test_evaluate_and_message_lists_every_slo_with_margin() -> None:
-    slos = parse_slos(["ttft.p99 <= 200ms", "error_rate <= 1%", "output_throughput >= 3000"])
+    slos = parse_slos(["ttft.p99 <= 200ms", "error_rate <= 1%",
+                       "output_throughput >= 3000 tok/s"])
     verdicts = evaluate(slos, metrics(errors=0))
     assert [v.ok for v in verdicts] == [False, True, False]
     assert verdicts[0].violation == pytest.approx(0.25)
@@ -60,7 +92,7 @@ def test_evaluate_and_message_lists_every_slo_with_margin() -> None:
     assert "ttft.p99 <= 200ms" in message and "measured 250.0ms" in message
     assert "missed by 50.0ms (+25.0%)" in message
     assert "error_rate <= 1%" in message and "headroom" in message
-    assert "output_throughput >= 3000" in message and "missed by 500.0" in message
+    assert "output_throughput >= 3000 tok/s" in message and "missed by 500.0" in message
 
 
 def test_error_rate_is_computed_not_taken_from_genai_bench() -> None:

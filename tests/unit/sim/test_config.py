@@ -118,3 +118,18 @@ def test_only_h20_gets_the_weak_tensor_core_prefill_bonus() -> None:
 
     assert prefill_mfu(8e9, "H100-SXM") == prefill_mfu(8e9, "H200-SXM") == 0.6
     assert prefill_mfu(8e9, "H20") == pytest.approx(0.69)
+
+
+def test_dp_attention_splits_the_tp_group() -> None:
+    """``--tp 2 --dp 2 --enable-dp-attention`` runs on 2 GPUs (SGLang's DP ranks split the TP
+    group: attention over tp / dp GPUs each); without DP attention it needs 4."""
+    split = cfg_for("--tp", "2", "--dp", "2", "--enable-dp-attention",
+                    "--sim-gpus-available", "2")
+    assert split.failure is None and split.gpus == 2 and split.dp == 2
+    plain = cfg_for("--tp", "2", "--dp", "2", "--sim-gpus-available", "2")
+    assert plain.gpus == 4 and plain.failure is not None
+    assert "invalid device ordinal" in " ".join(plain.failure.exception)
+    # a DP rank's KV cache is on tp / dp = 1 GPU: all 8 KV heads of Llama-3.1-8B, not 4
+    assert split.kv_cell_bytes == 2 * plain.kv_cell_bytes
+    with pytest.raises(ValueError, match="--dp-size to divide --tp-size"):
+        cfg_for("--tp", "2", "--dp", "4", "--enable-dp-attention")
