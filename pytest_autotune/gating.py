@@ -1,8 +1,10 @@
 """``--autotune-baseline``: the pytest side of the baseline gate (the statistics are gate.py's).
 
 A small plugin, registered by ``pytest_configure`` only when a baseline is given: it resolves the
-baseline once on the controller (workers get its path), judges each item's point against the
-baseline's after the item's own checks, and at the end judges the run as a whole.
+baseline once on the controller (workers get its path) — one per kind of numbers this run may
+measure, since an estimate, the simulator and a real server are never compared — judges each
+item's point against the baseline of its kind after the item's own checks, and at the end judges
+the run as a whole and records the outcome in the run file.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def expected_kind(session: AutotuneSession) -> Kind | None:
 
 
 def measured_kind(session: AutotuneSession, facts: DeploymentFacts | None) -> Kind:
-    """The kind of what a deployment measured: its own word wins over the mode's."""
+    """The kind of what a deployment measured: the mode's where it says (estimate, sim), else
+    the server's own word (the simulator's version ends in ``-sim``)."""
     kind = expected_kind(session)
     if kind is not None:
         return kind
@@ -212,7 +215,7 @@ class BaselineGate:
             finding = (f"this run is {kind_text(report.kind)} and {others}: nothing was "
                        f"compared; {FIX_KIND}")
             report.extra["baseline_gate"] = {
-                "baseline": None, "outcome": "failed", "failed": True, "findings": [finding],
+                "baseline": self.names, "outcome": "failed", "failed": True, "findings": [finding],
                 "improvements": []}
             return [f"baseline gate: {finding}"]
         baseline = found[0]

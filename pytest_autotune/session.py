@@ -550,14 +550,15 @@ class AutotuneSession:
         a real server's)."""
         from .integrity import merge
         from .report.storage import latest_complete, load_run
-        from .results import kind_text, measuring_kind
+        from .results import KindMismatch, ReportFormatError, kind_text, measuring_kind
 
         if completeness.measured_nothing:
             return trials, completeness
         kind = measuring_kind(self.settings.mode, any(t.kind == "simulated" for t in trials))
         cases = {t.case for t in trials}
         storage = self.settings.storage
-        path = latest_complete(storage, cases, kind=kind, passed_gate=False)
+        path = latest_complete(storage, cases, kind=kind, passed_gate=False,
+                               notice=lambda m: self.summary_notes.append(f"warning: {m}"))
         newest = latest_complete(storage, cases, passed_gate=False, notice=None)
         if newest is not None and newest != path:
             other = kind_text(load_run(newest).kind)
@@ -568,7 +569,11 @@ class AutotuneSession:
                 f"different kinds never mix, so it is {into}")
         if path is None:
             return trials, completeness
-        merged = merge(load_run(path), trials)
+        try:
+            merged = merge(load_run(path), trials)
+        except (KindMismatch, ReportFormatError) as exc:  # a run of servers of mixed kinds
+            self.summary_notes.append(f"this --lf rerun is not merged: {exc}")
+            return trials, completeness
         for trial in merged:
             trial.score = self.config.hook.pytest_autotune_score_trial(config=self.config,
                                                                        trial=trial)
