@@ -99,7 +99,10 @@ def test_the_sim_slowdown_option_overrides_the_cases(tmp_path: Path) -> None:
     argv = sim.command(slow_case, ctx, 4321)
     assert argv[argv.index("--sim-slowdown") + 1] == "1.3"
     estimate = make_backend(settings, "estimate")
-    assert isinstance(estimate, EstimateBackend) and estimate.slowdown == 1.3
+    assert isinstance(estimate, EstimateBackend)
+    with estimate.deploy(replace(slow_case, model_path="meta-llama/Llama-3.1-8B-Instruct"), ctx):
+        logged = (tmp_path / "estimate.log").read_text().split()
+    assert logged[logged.index("--sim-slowdown") + 1] == "1.3"
     unset = make_backend(replace(settings, sim_slowdown=None), "sim")
     assert isinstance(unset, SimBackend)
     argv = unset.command(slow_case, ctx, 4321)
