@@ -1,15 +1,20 @@
 """``pytest-autotune``: look at stored runs without re-running anything.
 
-    pytest-autotune list                  numbered runs under .autotune/runs
+    pytest-autotune list                  numbered runs under .autotune/runs: mode, kind
+                                          (estimate, simulated, real), complete or partial,
+                                          baseline gate outcome, cases
     pytest-autotune show [RUN]            the summary table of a run (default: the latest)
         [--html [PATH]]                   also write its HTML report (default: beside the run
                                           file, RUN.html)
-    pytest-autotune compare A B           best score per case and every point, A to B
+    pytest-autotune compare A B           best score per case and every point, A to B (two
+                                          runs of one kind: an estimate, the simulator or a
+                                          real server)
         [--fail-on-regression PCT]        exit 1 on a significant regression beyond PCT %, an
         [--allow-missing]                 incomplete B, or what only one run has
         [--html [PATH]]                   also write both runs' charts and every change as
                                           HTML (default: compare-A-B.html under the storage)
-    RUN, A, B: a run number, latest, latest-complete, or a run file's path
+    RUN, A, B: a run number, latest, latest-complete (the newest complete run that passed
+    its baseline gate; for A, one of B's kind), or a run file's path
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from pathlib import Path
 from typing import TextIO
 
 from .report.html import render_compare, render_run, write_html
-from .report.storage import find_run, load_run, run_files
+from .report.storage import check_kind, find_run, load_run, run_files
 from .report.table import format_score, render_cases
-from .results import RunReport
+from .results import ReportFormatError, RunReport
 
 
 class _Writer:
@@ -37,6 +42,29 @@ class _Writer:
 
     def write_sep(self, sep: str, title: str, **markup: bool) -> None:
         self.stream.write(f" {title} ".center(96, sep) + "\n")
+
+
+def list_runs(storage: Path, out: _Writer) -> None:
+    """One line per run file: its name, mode, kind, completeness, gate outcome and cases; a
+    file that cannot be read says why (and a warning names it)."""
+    out.write_line(f"{'run file':<40} {'mode':<9} {'kind':<10} {'state':<9} {'gate':<7} cases")
+    for path in run_files(storage):
+        try:
+            report = load_run(path)
+        except ReportFormatError as exc:
+            notice(str(exc))
+            out.write_line(f"{path.name:<40} unreadable (see the warning)")
+            continue
+        state = "complete" if report.complete else "partial"
+        if report.complete and report.completeness.merged_from:
+            state = "merged"
+        names = ", ".join(c.name for c in report.cases)
+        out.write_line(f"{path.name:<40} {report.mode:<9} {report.kind or '?':<10} {state:<9} "
+                       f"{report.gate or '-':<7} {names}")
+
+
+def notice(message: str) -> None:
+    print(f"pytest-autotune: warning: {message}", file=sys.stderr)
 
 
 def show(report: RunReport, out: _Writer) -> None:
@@ -102,21 +130,23 @@ def main(argv: list[str] | None = None) -> int:
     out = _Writer(sys.stdout)
     try:
         if args.command == "list":
-            for path in run_files(storage):
-                report = load_run(path)
-                names = ", ".join(c.name for c in report.cases)
-                out.write_line(f"{path.name}  {report.mode:<8} {names}")
+            list_runs(storage, out)
             return 0
         if args.command == "show":
-            path = find_run(storage, args.run)
+            path = find_run(storage, args.run, notice=notice)
             report = load_run(path)
             show(report, out)
             if args.html is not None:
                 target = Path(args.html) if args.html else path.with_suffix(".html")
                 out.write_line(f"wrote {write_html(target, render_run(report))}")
             return 0
-        a_path, b_path = find_run(storage, args.a), find_run(storage, args.b)
-        a, b = load_run(a_path), load_run(b_path)
+        b_path = find_run(storage, args.b, notice=notice)
+        b = load_run(b_path)
+        a_path = find_run(storage, args.a, kind=b.kind, notice=notice)
+        a = load_run(a_path)
+        check_kind(a_path.name, a, b.kind, this=b_path.name,
+                   fix="compare two runs of one kind (`pytest-autotune list` shows each run's "
+                   "kind)")
         code = compare(a, b, out, args.fail_on_regression, baseline_name=a_path.name,
                        allow_missing=args.allow_missing)
         if args.html is not None:

@@ -177,6 +177,16 @@ class GateResult:
                     if c.verdict == "regression"]
         return out
 
+    @property
+    def improvements(self) -> list[str]:
+        """Each case's best score and each point that is significantly better, in words."""
+        out = [f"{case}: {c.text()}" for case, c in self.case_changes.items()
+               if c.verdict == "improvement"]
+        for (case, config, point), changes in self.point_changes.items():
+            out += [f"{case} {config} @ {point}: {c.text()}" for c in changes
+                    if c.verdict == "improvement"]
+        return out
+
     def run_findings(self) -> list[str]:
         """What fails the run as a whole: a case's best score, a case that lost every score,
         an incomplete run, and (unless allowed) what either side lacks."""

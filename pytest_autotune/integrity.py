@@ -3,8 +3,10 @@
 A partial run — interrupted, stopped by ``-x``, narrowed by ``-k``/``-m``/``--lf``/``--deselect``,
 or short of items that never reported (a crashed worker) — is recorded as such in its run file.
 It never replaces a complete ``results/<case>_results.json`` and never becomes
-``latest-complete``; a ``--lf`` rerun is merged into the latest complete run instead (what a user
-expects from a rerun: the old results with the failed points measured again). Points pruned
+``latest-complete``; a ``--lf`` rerun is merged into the latest complete run of the same kind
+instead (what a user expects from a rerun: the old results with the failed points measured
+again; an estimate never into a measurement, the simulator's numbers never into a real
+server's). Points pruned
 after a missed SLO (pruning.py) were planned and report a skip: they leave a run complete.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from .results import Completeness, PointResult, RunReport, Trial
+from .results import Completeness, KindMismatch, PointResult, RunReport, Trial, kind_text
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,15 @@ def assess(facts: RunFacts) -> Completeness:
 
 def merge(previous: RunReport, trials: Sequence[Trial]) -> list[Trial]:
     """The previous run's trials of the cases this run touched, with every point this run
-    measured again replacing the old one (other cases of the previous run are left out)."""
+    measured again replacing the old one (other cases of the previous run are left out).
+    Raises :class:`KindMismatch` when a trial's numbers are of another kind than the previous
+    run's (an estimate into a measured run, the simulator's numbers into a real server's)."""
+    for trial in trials:
+        if trial.kind != previous.kind:
+            raise KindMismatch(
+                f"{trial.case} {trial.config_id} is {kind_text(trial.kind)} and the run it was "
+                f"to be merged into is {kind_text(previous.kind)}: runs of different kinds "
+                "never mix; merge into a run of the same kind")
     fresh = {t.config_key: t for t in trials}
     touched = {t.case for t in trials}
     merged: list[Trial] = []

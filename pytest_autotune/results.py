@@ -54,6 +54,38 @@ def served_by_simulator(server_info: Mapping[str, Any]) -> bool:
     return str(server_info.get("version", "")).endswith("-sim")
 
 
+#: What a run's numbers are: ``estimate`` (estimate mode: a model in virtual time, nothing
+#: measured), ``simulated`` (measured against this package's simulator, whatever deployed it) or
+#: ``real`` (measured on a real server). Runs of different kinds are never paired: not as a
+#: baseline, a ``--lf`` merge target, a results file or the two sides of ``compare``.
+Kind = Literal["estimate", "simulated", "real"]
+KINDS: tuple[Kind, ...] = ("estimate", "simulated", "real")
+#: how a kind is named in messages ("0003_… is <this>")
+KIND_TEXT: dict[str, str] = {
+    "estimate": "an estimate (estimate mode: a model, nothing measured)",
+    "simulated": "measured on the simulator",
+    "real": "measured on a real server",
+}
+
+
+def kind_text(kind: str | None) -> str:
+    return KIND_TEXT.get(kind or "", "of no known kind (a run file without a mode)")
+
+
+def measuring_kind(mode: str, simulated: bool) -> Kind:
+    """The kind of numbers measured in ``mode``: the simulator counts as such whatever
+    deployed it (``simulated``: the server said so, or the backend is the simulator)."""
+    if mode == "estimate":
+        return "estimate"
+    if simulated or mode == "sim":
+        return "simulated"
+    return "real"
+
+
+class KindMismatch(ValueError):
+    """Two runs of different measuring kinds were to be paired (the message says what to do)."""
+
+
 @dataclass(frozen=True)
 class DeploymentFacts:
     """What a deployment reported about itself (the same for every point it measured)."""
@@ -311,6 +343,11 @@ class Trial:
     @property
     def simulated(self) -> bool:
         return self.config.simulated
+
+    @property
+    def kind(self) -> Kind:
+        """What this trial's numbers are (:data:`Kind`)."""
+        return measuring_kind(self.mode, self.simulated or self.deployment.simulator)
 
     @property
     def objective(self) -> str:
@@ -608,10 +645,38 @@ class RunReport:
     extra: dict[str, Any] = field(default_factory=dict)
     version: int = REPORT_VERSION
     completeness: Completeness = field(default_factory=Completeness)
+    #: the kind the file recorded (None: derive it, see :attr:`kind`)
+    recorded_kind: Kind | None = None
 
     @property
     def complete(self) -> bool:
         return self.completeness.complete
+
+    @property
+    def kind(self) -> Kind | None:
+        """What its numbers are (:data:`Kind`). A file that recorded none (written before
+        pytest-autotune recorded it) gets it from its mode and whether any of its servers said
+        it was the simulator; a file without even a mode has no kind (None) and is never paired
+        with another run."""
+        if self.recorded_kind is not None:
+            return self.recorded_kind
+        if self.mode in ("", "?"):
+            return None
+        simulated = self.simulated or any(served_by_simulator(t.server_info)
+                                          for t in self.trials)
+        return measuring_kind(self.mode, simulated)
+
+    @property
+    def gate(self) -> str | None:
+        """The outcome of this run's baseline gate: ``passed``, ``failed``, or None (not
+        gated)."""
+        gate = self.extra.get("baseline_gate")
+        if not isinstance(gate, Mapping):
+            return None
+        outcome = gate.get("outcome")
+        if outcome in ("passed", "failed"):
+            return str(outcome)
+        return "failed" if gate.get("failed") else "passed"
 
     @property
     def trials(self) -> list[Trial]:
@@ -624,7 +689,7 @@ class RunReport:
         out: dict[str, Any] = {
             "version": self.version, "run_id": self.run_id, "started": self.started,
             "finished": self.finished, "mode": self.mode, "simulated": self.simulated,
-            "note": self.note, "commit": self.commit,
+            "kind": self.kind, "note": self.note, "commit": self.commit,
             "cases": [c.to_dict() for c in self.cases], "objectives": dict(self.objectives),
             **self.completeness.to_dict(),
         }
@@ -635,8 +700,9 @@ class RunReport:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, what: str = "run report") -> RunReport:
         check_version(data, what)
-        known = {"version", "run_id", "started", "finished", "mode", "simulated", "note",
-                 "commit", "cases", "objectives", *Completeness().to_dict()}
+        known = {"version", "run_id", "started", "finished", "mode", "simulated", "kind",
+                 "note", "commit", "cases", "objectives", *Completeness().to_dict()}
+        kind = data.get("kind")
         try:
             return cls(
                 run_id=str(data.get("run_id", "")), started=float(data.get("started") or 0.0),
@@ -647,6 +713,7 @@ class RunReport:
                 objectives=dict(data.get("objectives") or {}),
                 extra={k: v for k, v in data.items() if k not in known},
                 version=REPORT_VERSION, completeness=Completeness.from_dict(data),
+                recorded_kind=kind if kind in KINDS else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportFormatError(f"{what}: malformed run report ({exc!r})") from None

@@ -105,6 +105,8 @@ class AutotuneSession:
         self.notes: list[str] = []
         #: collectors that failed (a case that does not load): ``(nodeid, first line)``
         self.collect_failures: list[tuple[str, str]] = []
+        #: lines shown at the end, under the table (a --lf rerun not merged, ...)
+        self.summary_notes: list[str] = []
 
     # -- services -----------------------------------------------------------------------------
     def _make_backend(self) -> Backend:
@@ -593,14 +595,35 @@ class AutotuneSession:
 
     def _merge_last_failed(self, trials: list[Trial], completeness: Completeness) -> \
             tuple[list[Trial], Completeness]:
-        """``--lf``: this run's points replace theirs in the latest complete run."""
+        """``--lf``: this run's points replace theirs in the latest complete run of the same
+        kind (an estimate is never merged into a measurement, nor the simulator's numbers into
+        a real server's)."""
         from .integrity import merge
         from .report.storage import latest_complete, load_run
+        from .results import KindMismatch, ReportFormatError, kind_text, measuring_kind
 
-        path = latest_complete(self.settings.storage, {t.case for t in trials})
-        if path is None or completeness.measured_nothing:
+        if completeness.measured_nothing:
             return trials, completeness
-        merged = merge(load_run(path), trials)
+        kind = measuring_kind(self.settings.mode, any(t.kind == "simulated" for t in trials))
+        cases = {t.case for t in trials}
+        storage = self.settings.storage
+        path = latest_complete(storage, cases, kind=kind, passed_gate=False,
+                               notice=lambda m: self.summary_notes.append(f"warning: {m}"))
+        newest = latest_complete(storage, cases, passed_gate=False, notice=None)
+        if newest is not None and newest != path:
+            other = kind_text(load_run(newest).kind)
+            into = (f"merged into {path.name}, the newest complete run of its kind" if path else
+                    "left partial: run the whole suite for a complete run of its kind")
+            self.summary_notes.append(
+                f"this --lf rerun is {kind_text(kind)} and {newest.name} is {other}: runs of "
+                f"different kinds never mix, so it is {into}")
+        if path is None:
+            return trials, completeness
+        try:
+            merged = merge(load_run(path), trials)
+        except (KindMismatch, ReportFormatError) as exc:  # a run of servers of mixed kinds
+            self.summary_notes.append(f"this --lf rerun is not merged: {exc}")
+            return trials, completeness
         for trial in merged:
             trial.score = self.config.hook.pytest_autotune_score_trial(config=self.config,
                                                                        trial=trial)
@@ -633,6 +656,8 @@ class AutotuneSession:
 
         self.context.terminal = terminalreporter
         run_writers(self.writers(), "terminal", self.report, self.context)
+        for note in self.summary_notes:
+            terminalreporter.write_line(f"autotune: {note}", yellow=True)
         for failure in self.failures:
             terminalreporter.write_line(f"autotune: {failure}", red=True)
 

@@ -201,6 +201,10 @@ OPTIONS: tuple[Option[Any], ...] = (
     Option("sim-startup-scale", "scale the simulator's model-load and CUDA-graph capture times; "
                                 "overrides the case (default: the case's)", _scale, None,
            metavar="FACTOR"),
+    Option("sim-slowdown", "make every GPU step of the simulator FACTOR times slower (sim and "
+                           "estimate modes), overriding the cases' sim.slowdown: plant a "
+                           "regression to test a baseline gate (default: the case's, 1)",
+           _scale, None, metavar="FACTOR"),
     Option("sglang-version", "the SGLang release the servers run, whose own flags (from "
                              "its ServerArgs, e.g. 0.5.5 or 0.5.23) every case is checked "
                              "against at collection (default: the docker image's version tag "
@@ -280,9 +284,11 @@ OPTIONS: tuple[Option[Any], ...] = (
                           "PCT for throughputs and central latencies (tail latencies 2.5 × "
                           "that), or CENTRAL,TAIL (default: 2%,5%)", _noise_floor, (0.02, 0.05),
            metavar="PCT"),
-    Option("baseline", "gate this run against a stored one: a run number, latest-complete, or a "
-                       "run file's path (a repository can commit one); items fail on "
-                       "significant regressions beyond the threshold (default: no gate)", str,
+    Option("baseline", "gate this run against a stored one of the same kind (estimate, "
+                       "simulator or real server): a run number, latest-complete (the newest "
+                       "complete run of that kind that passed its own gate), or a run file's "
+                       "path (a repository can commit one); items fail on significant "
+                       "regressions beyond the threshold (default: no gate)", str,
            None, metavar="REF"),
     Option("regression-threshold", "the smallest significant change that fails the baseline "
                                    "gate, e.g. 5% (default: 5%)", _ratio, 0.05, metavar="PCT"),
@@ -354,6 +360,8 @@ class Settings:
     sim_gpus: int
     sim_startup_scale: float | None
     lock_dir: Path
+    #: ``--autotune-sim-slowdown``: overrides every case's ``sim.slowdown``
+    sim_slowdown: float | None = None
     repeats: int | None = None
     max_repeats: int | None = None
     race: bool = True
@@ -409,6 +417,7 @@ class Settings:
             gpus=values["autotune_gpus"],
             sim_gpus=values["autotune_sim_gpus"],
             sim_startup_scale=values["autotune_sim_startup_scale"],
+            sim_slowdown=values["autotune_sim_slowdown"],
             lock_dir=Path(lock).expanduser() if lock
             else Path(tempfile.gettempdir()) / f"pytest-autotune-{os.getuid()}",
             repeats=values["autotune_repeats"],

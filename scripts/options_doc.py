@@ -27,8 +27,9 @@ A bad value is a usage error that names where it came from.
 FOOTER = """
 Per-case settings (timeouts, objective, simulator GPU, search, …) live in the tuning case; see
 [tuning-cases.md](tuning-cases.md). `--autotune-deploy-timeout`, `--autotune-bench-timeout`,
-`--autotune-sim-startup-scale`, `--autotune-search` and `--autotune-trials` override the case's
-values for one run ([search.md](search.md) describes the search strategies).
+`--autotune-sim-startup-scale`, `--autotune-sim-slowdown`, `--autotune-search` and
+`--autotune-trials` override the case's values for one run ([search.md](search.md) describes the
+search strategies).
 """
 
 

@@ -34,10 +34,12 @@ class EstimateBackend:
     name = "estimate"
     capabilities = Capabilities(simulated=True, estimated=True, local_gpus=False)
 
-    def __init__(self, *, pool_size: int = 8) -> None:
+    def __init__(self, *, pool_size: int = 8, slowdown: float | None = None) -> None:
         from ..bench.estimate import EstimateRunner
 
         self.pool_size = pool_size
+        #: ``--autotune-sim-slowdown``: every case's servers this many times slower
+        self.slowdown = slowdown
         #: measures the points of the servers this backend "deploys" (the session uses it in
         #: place of genai-bench)
         self.runner = EstimateRunner()
@@ -56,7 +58,8 @@ class EstimateBackend:
         from ..sim.virtual import VirtualCluster
 
         started = time.monotonic()
-        argv = sim_argv(spec, ctx, host="127.0.0.1", port=DEFAULT_PORT, gpus=self.pool_size)
+        argv = sim_argv(spec, ctx, host="127.0.0.1", port=DEFAULT_PORT, gpus=self.pool_size,
+                        slowdown=self.slowdown)
         errors = io.StringIO()
         try:
             with contextlib.redirect_stderr(errors):

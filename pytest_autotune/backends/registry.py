@@ -22,11 +22,12 @@ def make_backend(settings: Settings, mode: str) -> Backend | None:
         from .sim import SimBackend
 
         return SimBackend(lock_dir=settings.lock_dir, pool_size=settings.sim_gpus,
-                          startup_scale=settings.sim_startup_scale)
+                          startup_scale=settings.sim_startup_scale,
+                          slowdown=settings.sim_slowdown)
     if mode == "estimate":
         from .estimate import EstimateBackend
 
-        return EstimateBackend(pool_size=settings.sim_gpus)
+        return EstimateBackend(pool_size=settings.sim_gpus, slowdown=settings.sim_slowdown)
     if mode == "local":
         from .local import LocalBackend
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from ..model import short_hash
@@ -22,10 +23,11 @@ def deployment_seed(spec: ServerSpec, ctx: DeployContext) -> int:
 
 
 def sim_argv(spec: ServerSpec, ctx: DeployContext, *, host: str, port: int, gpus: int,
-             startup_scale: float | None = None) -> list[str]:
+             startup_scale: float | None = None, slowdown: float | None = None) -> list[str]:
     """The simulator's command line for ``spec``: SGLang's flags plus the case's ``sim:``
-    settings and this deployment's seed."""
-    sim = spec.sim
+    settings (``slowdown``, ``--autotune-sim-slowdown``, overrides the case's) and this
+    deployment's seed."""
+    sim = spec.sim if slowdown is None else replace(spec.sim, slowdown=slowdown)
     argv = [
         *spec.argv(host=host, port=port, launcher=()),
         "--sim-gpu", sim.gpu,
@@ -48,17 +50,20 @@ class SimBackend(ProcessBackend):
     capabilities = Capabilities(simulated=True)
 
     def __init__(
-        self, *, lock_dir: Path, pool_size: int = 8, startup_scale: float | None = None
+        self, *, lock_dir: Path, pool_size: int = 8, startup_scale: float | None = None,
+        slowdown: float | None = None,
     ) -> None:
         super().__init__(lock_dir=lock_dir, stop_grace=5.0)
         self.pool_size = pool_size
         self.startup_scale = startup_scale
+        #: ``--autotune-sim-slowdown``: every case's servers this many times slower
+        self.slowdown = slowdown
 
     def command(self, spec: ServerSpec, ctx: DeployContext, port: int) -> list[str]:
         gpus = len(ctx.gpu_ids) if ctx.gpu_ids else self.pool_size
         return [sys.executable, "-m", "pytest_autotune.sim",
                 *sim_argv(spec, ctx, host=HOST, port=port, gpus=gpus,
-                          startup_scale=self.startup_scale),
+                          startup_scale=self.startup_scale, slowdown=self.slowdown),
                 "--sim-truth-log", str(ctx.artifacts / "truth.jsonl")]
 
     def environment(self, spec: ServerSpec, ctx: DeployContext) -> dict[str, str]:

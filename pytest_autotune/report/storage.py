@@ -7,11 +7,14 @@ import json
 import os
 import re
 import subprocess
+import warnings
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..results import ReportFormatError, RunReport
+from ..errors import AutotuneWarning
+from ..results import Kind, KindMismatch, ReportFormatError, RunReport, kind_text
 
 _RUN_FILE = re.compile(r"^(\d{4})_([^_]+)_(\d{8}-\d{6})\.json$")
 _STAMP = re.compile(r"\d{8}-\d{6}")
@@ -75,42 +78,81 @@ def save_run(storage: Path, report: dict[str, Any], commit: str) -> Path:
     raise OSError(f"could not allocate a run file under {storage / 'runs'}")
 
 
+#: how a caller hears of a run file it skipped (default: an :class:`AutotuneWarning`)
+Notice = Callable[[str], None]
+
+
+def warn(message: str) -> None:
+    warnings.warn(AutotuneWarning(message), stacklevel=3)
+
+
 def load_run(path: Path) -> RunReport:
     """A stored run, its format version checked (:class:`ReportFormatError` names the file)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportFormatError(f"{path}: unreadable run file ({exc})") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ReportFormatError(f"{path}: not JSON ({exc})") from None
+        raise ReportFormatError(
+            f"{path}: unreadable run file, not complete JSON ({exc}): a copy or a write cut "
+            "short? Restore it, or delete it") from None
     if not isinstance(data, dict):
         raise ReportFormatError(f"{path} is not a pytest-autotune run file")
     return RunReport.from_dict(data, what=str(path))
 
 
-def latest_complete(storage: Path, cases: set[str] | None = None) -> Path | None:
-    """The newest run file that is complete and measured something (and, given ``cases``,
-    holds every one of them)."""
+def eligible(report: RunReport, *, cases: set[str] | None = None, kind: Kind | None = None,
+             passed_gate: bool = True) -> bool:
+    """Whether ``report`` can stand for ``latest-complete``: complete, measured something,
+    holds ``cases``, is of ``kind`` (given one) and, with ``passed_gate``, did not fail a
+    baseline gate of its own."""
+    if not report.complete or (report.completeness.measured_nothing and
+                               report.completeness.planned):
+        return False
+    if cases and not cases <= {c.name for c in report.cases}:
+        return False
+    if kind is not None and report.kind != kind:
+        return False
+    return not (passed_gate and report.gate == "failed")
+
+
+def latest_complete(storage: Path, cases: set[str] | None = None, *, kind: Kind | None = None,
+                    passed_gate: bool = True, notice: Notice | None = warn) -> Path | None:
+    """The newest run file that is complete, measured something, is of ``kind`` (given one)
+    and, unless ``passed_gate`` is False, did not fail its baseline gate (and, given ``cases``,
+    holds every one of them). A file that cannot be read is skipped with a ``notice`` naming
+    it."""
     for path in reversed(run_files(storage)):
         try:
             report = load_run(path)
-        except ReportFormatError:
+        except ReportFormatError as exc:
+            if notice is not None:
+                notice(f"skipped {exc}")
             continue
-        if not report.complete or (report.completeness.measured_nothing and \
-                report.completeness.planned):
-            continue
-        if cases and not cases <= {c.name for c in report.cases}:
-            continue
-        return path
+        if eligible(report, cases=cases, kind=kind, passed_gate=passed_gate):
+            return path
     return None
 
 
-def find_run(storage: Path, ref: str | None) -> Path:
+def describe_latest_complete(storage: Path, kind: Kind | None) -> str:
+    what = f"complete run that is {kind_text(kind)}" if kind else "complete run"
+    return (f"no {what} whose baseline gate (if it had one) passed under {storage / 'runs'} "
+            "(`pytest-autotune list` shows each run's mode, kind, completeness and gate)")
+
+
+def find_run(storage: Path, ref: str | None, *, kind: Kind | None = None,
+             notice: Notice | None = warn) -> Path:
     """A run by number (``3``, ``0003``), by path, the latest (``None``/``latest``), or the
-    newest complete one (``latest-complete``)."""
+    newest complete one that passed its gate (``latest-complete``, of ``kind`` given one: the
+    one ref that chooses among runs). An explicit run is returned whatever its kind: the caller
+    checks it (:func:`check_kind`)."""
     files = run_files(storage)
     if ref == "latest-complete":
-        found = latest_complete(storage)
+        found = latest_complete(storage, kind=kind, notice=notice)
         if found is None:
-            raise FileNotFoundError(f"no complete run stored under {storage / 'runs'}")
+            raise FileNotFoundError(describe_latest_complete(storage, kind))
         return found
     if ref in (None, "latest", "last"):
         if not files:
@@ -126,3 +168,15 @@ def find_run(storage: Path, ref: str | None) -> Path:
             if m and int(m.group(1)) == int(ref):
                 return path
     raise FileNotFoundError(f"no run {ref!r} under {storage / 'runs'}")
+
+
+def check_kind(name: str, report: RunReport, wanted: Kind | None, *, this: str,
+               fix: str) -> None:
+    """Raise :class:`KindMismatch` unless ``report`` (called ``name``) is of kind ``wanted``
+    (what ``this`` is): estimates, simulations and real measurements never stand in for one
+    another."""
+    if report.kind == wanted and wanted is not None:
+        return
+    raise KindMismatch(
+        f"{name} is {kind_text(report.kind)}, {this} is {kind_text(wanted)}: estimates, "
+        f"simulations and real measurements are never compared; {fix}")

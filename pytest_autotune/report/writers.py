@@ -8,12 +8,14 @@ by returning writers from ``pytest_autotune_report_writers``.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from ..results import RunReport
+from ..results import RunReport, kind_text, measuring_kind
 from .build import seed_results
 from .storage import save_run, write_atomic
 from .table import Terminal, render_cases
@@ -29,6 +31,8 @@ class WriteContext:
     rootpath: Path
     terminal: Terminal | None = None
     written: list[Path] = field(default_factory=list)
+    #: what a writer did that a user should know (a results file kept for its kind, ...)
+    notes: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
@@ -43,23 +47,73 @@ class ReportWriter(Protocol):
         ...
 
 
+#: which results file a case keeps when runs of different kinds write one: a measurement
+#: outranks an estimate, a real server's the simulator's
+KIND_RANK = {"estimate": 1, "simulated": 2, "real": 3}
+
+
+def results_kind(path: Path) -> str | None:
+    """The kind of the run a results file holds (None: no file, or one that cannot be read);
+    a file written before results files recorded it gets it from its mode."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    kind = data.get("kind")
+    if kind in KIND_RANK:
+        return str(kind)
+    mode = data.get("mode")
+    if not isinstance(mode, str) or not mode:
+        return None
+    return measuring_kind(mode, bool(data.get("simulated")))
+
+
 class SeedResultsWriter:
     """``<results>/<case>_results.json``: the earlier tool's layout, one file per case.
 
     A partial run (``-x``, ``-k``, interrupted, …) writes ``<case>_results.partial.json`` beside
-    it instead, so a complete result is never replaced by part of one."""
+    it instead, so a complete result is never replaced by part of one. Nor is a measurement
+    replaced by an estimate, or a real server's results by the simulator's: a run of a lower
+    kind than the file holds writes ``<case>_results.<kind>.json`` beside it; a higher one moves
+    the file there first and takes its place."""
 
     format = "seed-json"
     stage: Literal["files", "terminal"] = "files"
 
     def write(self, report: RunReport, ctx: WriteContext) -> list[Path]:
         paths = []
-        suffix = "_results.json" if report.complete else "_results.partial.json"
+        kind = report.kind or "real"
         for case in report.cases:
-            path = ctx.results_dir / f"{case.name}{suffix}"
-            write_atomic(path, seed_results(case, report))
+            data = {**seed_results(case, report), "kind": report.kind}
+            if not report.complete:
+                path = ctx.results_dir / f"{case.name}_results.partial.json"
+            else:
+                path = self._place(ctx, case.name, kind)
+            write_atomic(path, data)
             paths.append(path)
         return paths
+
+    @staticmethod
+    def _place(ctx: WriteContext, case: str, kind: str) -> Path:
+        main = ctx.results_dir / f"{case}_results.json"
+        held = results_kind(main)
+        if held is None or held == kind:
+            return main
+        aside = ctx.results_dir / f"{case}_results.{held}.json"
+        if KIND_RANK[held] < KIND_RANK[kind]:
+            os.replace(main, aside)
+            ctx.notes.append(f"{relative(main, ctx.rootpath)} was {kind_text(held)}: moved to "
+                             f"{relative(aside, ctx.rootpath)}; this run, "
+                             f"{kind_text(kind)}, takes its place")
+            return main
+        mine = ctx.results_dir / f"{case}_results.{kind}.json"
+        ctx.notes.append(f"{relative(main, ctx.rootpath)} is {kind_text(held)}; this run is "
+                         f"{kind_text(kind)} and does not replace it: written to "
+                         f"{relative(mine, ctx.rootpath)} instead (delete the former to let "
+                         "this kind take its place)")
+        return mine
 
 
 class RunFileWriter:
@@ -105,6 +159,8 @@ class TerminalWriter:
         tr.write_line("")
         for path in ctx.written:
             tr.write_line(f"wrote {relative(path, ctx.rootpath)}")
+        for note in ctx.notes:
+            tr.write_line(note)
         return []
 
 

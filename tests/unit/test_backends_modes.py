@@ -79,6 +79,36 @@ def test_local_mode_command_and_display(tmp_path: Path) -> None:
     assert shown[-2:] == ["--api-key", "<value of $K>"]
 
 
+def test_the_sim_slowdown_option_overrides_the_cases(tmp_path: Path) -> None:
+    """``--autotune-sim-slowdown`` plants a regression from the command line: it reaches the
+    simulator of sim mode and the model of estimate mode, over a case's ``sim.slowdown``."""
+    from pytest_autotune.backends.estimate import EstimateBackend
+    from pytest_autotune.backends.registry import make_backend
+    from pytest_autotune.backends.sim import SimBackend
+    from pytest_autotune.cases.case import SimSettings
+    from pytest_autotune.settings import Settings
+
+    settings = Settings(mode="sim", results_dir=tmp_path, storage=tmp_path, verbose=False,
+                        strict=False, deploy_timeout=None, bench_timeout=None, endpoint=None,
+                        gpus=None, sim_gpus=8, sim_startup_scale=None, lock_dir=tmp_path,
+                        sim_slowdown=1.3)
+    ctx = DeployContext("r", tmp_path)
+    slow_case = spec(sim=SimSettings(slowdown=1.1))
+    sim = make_backend(settings, "sim")
+    assert isinstance(sim, SimBackend)
+    argv = sim.command(slow_case, ctx, 4321)
+    assert argv[argv.index("--sim-slowdown") + 1] == "1.3"
+    estimate = make_backend(settings, "estimate")
+    assert isinstance(estimate, EstimateBackend)
+    with estimate.deploy(replace(slow_case, model_path="meta-llama/Llama-3.1-8B-Instruct"), ctx):
+        logged = (tmp_path / "estimate.log").read_text().split()
+    assert logged[logged.index("--sim-slowdown") + 1] == "1.3"
+    unset = make_backend(replace(settings, sim_slowdown=None), "sim")
+    assert isinstance(unset, SimBackend)
+    argv = unset.command(slow_case, ctx, 4321)
+    assert argv[argv.index("--sim-slowdown") + 1] == "1.1"  # the case's
+
+
 def test_local_mode_says_when_the_launcher_is_missing(tmp_path: Path) -> None:
     backend = LocalBackend(lock_dir=tmp_path)
     with pytest.raises(DeployError, match="'no-such-python' is not on PATH"):
