@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from . import stats
 from .bench.intervals import NoiseFloor, pool_passes
 from .bench.results import read_run, run_files
 from .errors import AutotuneError, BenchError
@@ -106,6 +107,8 @@ class Watch:
                  known: Mapping[WorkloadPoint, Metrics] | None = None) -> None:
         self.folder = folder
         self.order = list(order)
+        if slos:  # its verdicts need scipy: not imported in a poll that races genai-bench
+            stats.load()
         self.slos = [s for s in slos if s.hard]
         self.workload = workload
         self.floor = floor

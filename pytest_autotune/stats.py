@@ -91,6 +91,12 @@ class Interval:
                    level=float(data.get("level", LEVEL)), df=INF if df is None else float(df))
 
 
+def load() -> None:
+    """Import scipy.stats now (about a second on a busy machine): for whoever must decide fast
+    later, such as a pruning watch polled while genai-bench runs its next concurrency."""
+    import scipy.stats  # noqa: F401
+
+
 def _finite(x: float) -> float | None:
     """JSON has no infinity: an open side (or infinite degrees of freedom) is written as null."""
     return x if math.isfinite(x) else None

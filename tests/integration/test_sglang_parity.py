@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -267,17 +268,18 @@ def test_sglang_bench_serving_measures_what_the_simulator_did(
 ) -> None:
     """SGLang's own client (``python -m sglang.bench_serving``, backend sglang-oai, English text
     prompts) against a simulator: its TPOT, output throughput and input token counts within
-    2 % of the simulator's ground truth, its TTFT within 5 ms."""
+    2 % of the simulator's ground truth, its median TTFT within 5 ms."""
     python = sglang_python(DEFAULT_RELEASE)
     gaps: list[float] = []
     # A client starved of CPU (other tests, a shared machine) only ever reads the first token
-    # late, never early: a TTFT gap over 5 ms is measured once more, on a fresh simulator,
-    # and the better of the two must be within 5 ms.
+    # late, never early, and in bursts: at 8 streams one stalled read of 0.2 s moves the mean
+    # TTFT by 20 ms but not the median. A median gap over 5 ms is measured once more, on a
+    # fresh simulator, and the better of the two must be within 5 ms.
     for attempt in (1, 2):
         result, measured = _bench_serving(python, tmp_path / f"attempt-{attempt}", concurrency)
         # the first token as the server sent it (a CPU-starved simulator can send late)
-        sent = sum(r["first_token_sent"] - r["arrival"] for r in measured) / len(measured)
-        gaps.append(abs(result["mean_ttft_ms"] / 1e3 - sent))
+        sent = statistics.median(r["first_token_sent"] - r["arrival"] for r in measured)
+        gaps.append(abs(result["median_ttft_ms"] / 1e3 - sent))
         if gaps[-1] < 0.005:
             break
     assert min(gaps) < 0.005, f"TTFT gaps of {gaps} s"

@@ -251,8 +251,11 @@ class OmeHarness:
         if engine.process is None:
             return
         code = engine.process.poll()
+        # the engine's memory grows as it loads the model: it is killed once it has logged its
+        # start (a process killed before it wrote a line would leave no log to diagnose)
         if engine.memory_limit and memory_bytes(engine.memory_limit) < 2 * 2**30 \
-                and code is None:
+                and code is None and engine.log is not None and engine.log.exists() \
+                and engine.log.stat().st_size > 0:
             engine.process.kill()
             engine.process.wait()
             self._terminated(isvc, engine, 137, "OOMKilled")

@@ -87,7 +87,7 @@ def test_a_simulated_lf_rerun_is_never_merged_into_an_estimate(
 ) -> None:
     use_standin(project)
     # concurrency 1 serves ~6 requests/s with 20-token answers, concurrency 4 ~23
-    project.makefile(".yaml", rps=case("rps", "slo: ['request_throughput >= 15']\n"))
+    project.makefile(".yaml", rps=case("rps", "slo: ['request_throughput >= 15 req/s']\n"))
     project.runpytest_subprocess("rps.yaml").assert_outcomes(passed=1, failed=1)  # 0001
     # an estimate in between, without touching the cache of failures
     run(project, "rps.yaml", "--autotune-mode=estimate")  # 0002
