@@ -1,6 +1,7 @@
 """The simulator's cost model beside NVIDIA AIConfigurator's static-batch estimates for SGLang.
 
     .venv/bin/python benchmarks/aiconfigurator_vs_sim.py [--case h100:70b:8 ...] [--aic-python PY]
+                                                         [--aic-json FILE] [--set NAME=VALUE ...]
 
 AIConfigurator (PyPI ``aiconfigurator``) predicts SGLang step times offline from kernel
 timings measured on real GPUs (GEMM, attention, all-reduce tables per GPU and SGLang version).
@@ -26,22 +27,28 @@ mode):
 * **throughput**: decode throughput ``B / TPOT`` (tokens/s), and the end-to-end static-batch
   figure ``B × OSL / (TTFT + (OSL − 1) × TPOT)`` (AIConfigurator's ``tokens/s``).
 
-Ratios are simulator / AIConfigurator. Targets: the median ratio of each metric within ×1.25
-(0.8–1.25) per model × GPU × shape; the saturated decode throughput within 25 %, taken at the
-largest batch (400) and at the largest batch whose full KV (``B × (ISL + OSL)``) fits the
+Ratios are simulator / AIConfigurator. Targets: the median ratio of each metric within ×1.35
+(0.74–1.35) per model × GPU × shape, and the saturated decode throughput within ×1.35 too, taken
+at the largest batch (400) and at the largest batch whose full KV (``B × (ISL + OSL)``) fits the
 simulated server's KV pool (a batch beyond it cannot run at once on a real server; AIConfigurator
 flags OOM for its static batch, which also counts the whole batch's prefill activations).
+AIConfigurator is a cross-check, not ground truth: the measured anchors of
+``benchmarks/sim_calibration.py`` outrank it (docs/simulator.md, "Calibration").
 
 This cross-checks the step-time model (and the CPU/GPU overlap inside it), not the request
 scheduler (continuous batching, chunked prefill, admission), and not the hardware figures: the
 simulator's GPU catalogue takes bandwidth and FLOPs from AIConfigurator's system files. Only
 SGLang data versions AIConfigurator lets one query are used (for H100/H200 0.5.14; the project's
-reference is 0.5.5). Writes benchmarks/results/aiconfigurator_vs_sim.json.
+reference is 0.5.5). Writes benchmarks/results/aiconfigurator_vs_sim.json and AIConfigurator's
+own answer to benchmarks/results/aiconfigurator_side.json; ``--aic-json`` reads such an answer
+back instead of asking AIConfigurator again (it is deterministic; ``benchmarks/calibration_grid.py``
+reuses it), and ``--set NAME=VALUE`` overrides a constant of ``costmodel.Calibration``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -51,14 +58,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sim_calibration import calibration  # the sibling script: benchmarks/ is on sys.path
+
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import ResolvedConfig, resolve
-from pytest_autotune.sim.costmodel import CostModel
+from pytest_autotune.sim.costmodel import Calibration, CostModel
 
 ROOT = Path(__file__).resolve().parent.parent
 ENSURE = ROOT / "scripts" / "ensure-aiconfigurator-venv"
 SIDE = ROOT / "benchmarks" / "aiconfigurator_side.py"
 DEST = ROOT / "benchmarks" / "results" / "aiconfigurator_vs_sim.json"
+AIC_DEST = ROOT / "benchmarks" / "results" / "aiconfigurator_side.json"
 
 #: simulator model path, AIConfigurator model path (same architecture and weights)
 MODELS: dict[str, tuple[str, str]] = {
@@ -73,8 +83,10 @@ BATCH_SIZES: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 400)
 #: batch-size bands for the per-range medians
 BANDS: tuple[tuple[str, int, int], ...] = (("1-16", 1, 16), ("32-128", 32, 128),
                                            ("256-400", 256, 400))
-RATIO_LO, RATIO_HI = 0.8, 1.25
-SATURATED_TOL = 0.25
+#: a cross-check's tolerance: AIConfigurator models SGLang 0.5.14 from kernel timings and calls
+#: itself optimistic, the anchors measure whole servers of other releases
+RATIO_HI = 1.35
+RATIO_LO = 1 / RATIO_HI
 METRICS = ("ttft", "tpot", "decode_thr", "e2e_thr")
 
 
@@ -121,6 +133,23 @@ def aiconfigurator_python() -> str:
     return out.strip().splitlines()[-1]
 
 
+def load_aiconfigurator(path: Path, cases: list[Case]) -> dict[str, Any]:
+    """AIConfigurator's answer saved by an earlier run; it must hold every point asked for."""
+    try:
+        aic: dict[str, Any] = json.loads(path.read_text())
+        have = {(p["system"], p["model"], p["tp"], p["isl"], p["osl"], p["batch_size"])
+                for p in aic["points"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"--aic-json {path}: not an answer of aiconfigurator_side.py ({exc}); "
+                         "run without --aic-json to ask AIConfigurator") from exc
+    missing = [c.label for c in cases for isl, osl in SHAPES for bs in BATCH_SIZES
+               if (c.system, c.aic_model, c.tp, isl, osl, bs) not in have]
+    if missing:
+        raise SystemExit(f"--aic-json {path}: no points for {', '.join(sorted(set(missing)))}; "
+                         "run without --aic-json to ask AIConfigurator for them")
+    return aic
+
+
 def aiconfigurator_side(python: str, cases: list[Case]) -> dict[str, Any]:
     request = {
         "backend": "sglang",
@@ -164,13 +193,14 @@ def throughputs(ttft_ms: float, tpot_ms: float, bs: int, osl: int) -> tuple[floa
     return bs / tpot_ms * 1e3, bs * osl / (ttft_ms + (osl - 1) * tpot_ms) * 1e3
 
 
-def compare(cases: list[Case], aic: dict[str, Any]) -> list[dict[str, Any]]:
+def compare(cases: list[Case], aic: dict[str, Any], calib: Calibration | None = None
+            ) -> list[dict[str, Any]]:
     index = {(p["system"], p["model"], p["tp"], p["isl"], p["osl"], p["batch_size"]): p
              for p in aic["points"]}
     rows: list[dict[str, Any]] = []
     for case in cases:
         cfg = sim_config(case)
-        cost = CostModel(cfg)
+        cost = CostModel(cfg, calib)
         for isl, osl in SHAPES:
             for bs in BATCH_SIZES:
                 a = index[(case.system, case.aic_model, case.tp, isl, osl, bs)]
@@ -219,10 +249,10 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "median_by_batch": bands,
             "saturated_largest": {"batch_size": largest["batch_size"],
                                   "delta": largest["ratio_decode_thr"] - 1,
-                                  "ok": abs(largest["ratio_decode_thr"] - 1) <= SATURATED_TOL},
+                                  "ok": within(largest["ratio_decode_thr"])},
             "saturated_fitting": {"batch_size": sat["batch_size"],
                                   "delta": sat["ratio_decode_thr"] - 1,
-                                  "ok": abs(sat["ratio_decode_thr"] - 1) <= SATURATED_TOL},
+                                  "ok": within(sat["ratio_decode_thr"])},
         })
     return out
 
@@ -256,9 +286,9 @@ def mark(text: str, ok: bool) -> str:
 
 
 def print_summary(summary: list[dict[str, Any]]) -> None:
-    print(f"\nSummary: median sim/AIC ratio (target {RATIO_LO}–{RATIO_HI}); saturated decode "
-          f"throughput delta (target ±{SATURATED_TOL:.0%}) at B=400 and at the largest B that "
-          "fits the KV pool")
+    print(f"\nSummary: median sim/AIC ratio (target {RATIO_LO:.2f}–{RATIO_HI}); saturated decode "
+          f"throughput delta (target {RATIO_LO - 1:+.0%} … {RATIO_HI - 1:+.0%}) at B=400 and at "
+          "the largest B that fits the KV pool")
     print(f"{'case':16} {'ISL/OSL':>8} {'TTFT':>6} {'TPOT':>6} {'thr':>6} {'e2e':>6}  "
           f"{'sat@400':>8} {'sat@fit':>12}   TPOT by batch " + "/".join(b[0] for b in BANDS))
     for s in summary:
@@ -283,13 +313,23 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"GPU:MODEL:TP, repeatable (default: {' '.join(DEFAULT_CASES)})")
     ap.add_argument("--aic-python", default=None,
                     help="AIConfigurator's python (default: scripts/ensure-aiconfigurator-venv)")
+    ap.add_argument("--aic-json", type=Path, default=None,
+                    help=f"AIConfigurator's answer of an earlier run (written to {AIC_DEST.name})")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a costmodel.Calibration constant (repeatable)")
     ap.add_argument("--quiet", action="store_true", help="print only the summary")
     opts = ap.parse_args(argv)
     cases: list[Case] = opts.case or [parse_case(c) for c in DEFAULT_CASES]
+    calib = calibration(opts.set)
     started = time.monotonic()
-    python = opts.aic_python or aiconfigurator_python()
-    aic = aiconfigurator_side(python, cases)
-    rows = compare(cases, aic)
+    if opts.aic_json is not None:
+        aic = load_aiconfigurator(opts.aic_json, cases)
+    else:
+        python = opts.aic_python or aiconfigurator_python()
+        aic = aiconfigurator_side(python, cases)
+        AIC_DEST.parent.mkdir(parents=True, exist_ok=True)
+        AIC_DEST.write_text(json.dumps(aic))
+    rows = compare(cases, aic, calib)
     summary = summarise(rows)
     elapsed = time.monotonic() - started
     if not opts.quiet:
@@ -302,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     DEST.write_text(json.dumps({
         "aiconfigurator": aic["aiconfigurator"], "aiconfigurator_core": aic["aiconfigurator_core"],
         "sglang_data_versions": aic["versions"], "seconds": round(elapsed, 1),
-        "targets": {"median_ratio": [RATIO_LO, RATIO_HI], "saturated_delta": SATURATED_TOL},
+        "targets": {"median_ratio": [RATIO_LO, RATIO_HI],
+                    "saturated_ratio": [RATIO_LO, RATIO_HI]},
+        "overrides": opts.set, "calibration": dataclasses.asdict(calib),
         "summary": summary, "rows": rows,
     }, indent=1))
     print(f"wrote {DEST}")

@@ -1,9 +1,9 @@
 """Step-time model of one SGLang replica (``reference/calibration.md``, "Step-time model").
 
-* decode: ``fixed + max(T_mem, T_compute)`` with ``T_mem`` = weights and KV read at 80 % of HBM
-  bandwidth and ``T_compute`` at 50 % of dense FLOPs; ``fixed = 0.3 ms + 0.045 ms × layers``
-  plus two all-reduces per layer (10 µs each) when tp > 1 and an eager-launch penalty when the
-  batch runs without a CUDA graph;
+* decode: ``fixed + max(T_mem, T_compute)`` with ``T_mem`` = weights read at 80 % and KV at 65 %
+  of HBM bandwidth and ``T_compute`` at 50 % of dense FLOPs; ``fixed = 0.3 ms + 0.045 ms ×
+  layers`` plus two all-reduces per layer (25 µs each) when tp > 1 and an eager-launch penalty
+  when the batch runs without a CUDA graph;
 * prefill (extend): compute bound, ``1 ms + 0.05 ms × layers + 2.1 · P · tokens / (tp · F · MFU)``
   plus attention over the prefix and the all-reduce traffic, never faster than reading the
   weights once or than 70 % of peak FLOPs;
@@ -37,15 +37,18 @@ class Calibration:
     """The model's constants; the sources are in calibration.md and docs/simulator.md."""
 
     bw_eff: float = 0.8
-    #: KV reads stream like weight reads (FA3 decode): calibration.md's step-time model and
-    #: AIConfigurator's SGLang 0.5.14 kernel data (benchmarks/aiconfigurator_vs_sim.py) agree
-    kv_bw_eff: float = 0.8
+    #: KV reads (decode attention) reach less of HBM bandwidth than weight reads: at 0.65 A1 (8B on
+    #: A100, measured) stays within a point of its fit at 0.5, and AIConfigurator's long-context
+    #: 8B decode within ×1.35 (at 0.5 it is ×1.72); benchmarks/calibration_grid.py
+    kv_bw_eff: float = 0.65
     decode_flops_eff: float = 0.5
     fixed_s: float = 0.3e-3
     fixed_per_layer_s: float = 0.045e-3
-    #: per all-reduce at tp > 1: between A4's SGLang 0.3.0 (20 µs fits it) and the ~4 µs that
-    #: AIConfigurator measured for SGLang 0.5.14; 10 µs keeps A4 within 13 % and 70B within ×1.25
-    allreduce_s: float = 0.01e-3
+    #: per all-reduce at tp > 1, with the per-layer synchronisation around it: A4 (70B on 4×H100,
+    #: measured) needs 22–25 µs to come within 8 %; AIConfigurator's kernel tables say ~4 µs for
+    #: SGLang 0.5.14 and are the cross-check, not the fit: the simulator's 70B TPOT (median over
+    #: batches) is then up to ×1.44 AIConfigurator's (docs/simulator.md, "Calibration")
+    allreduce_s: float = 0.025e-3
     prefill_fixed_s: float = 1.0e-3
     prefill_per_layer_s: float = 0.05e-3
     prefill_flops_factor: float = 2.1

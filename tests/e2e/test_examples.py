@@ -79,8 +79,13 @@ def test_every_example_case_passes_in_sim_mode_and_in_a_conftest_mode(tmp_path: 
     for out in (demo_out, relay_out):
         assert "SIMULATED: numbers come from the pytest-autotune simulator" in out
         assert "23 passed, 2 infeasible" in out
-        # the trade-off of throughput-vs-latency: one of its two candidates wins (which one
-        # depends on a p99 tail ~7 % from the soft target on either side), never the others
+        # the trade-off of throughput-vs-latency: one of its two candidates wins, never the
+        # others, and never no one (every c=16 point meets the soft TTFT target by 1.2 s or
+        # more). Which one depends on the client and the machine's load: through genai-bench
+        # TP4×DP2's p99 TTFT at c=64 (~2.45 s in virtual time) was 2.6–3.4 s on a busy 2-core
+        # machine against the 2.9 s target, and when it misses TP8's c=16 point wins; the
+        # stand-in of the relay run measures lower tails at c=64 (TP8 2.2 s), so there TP8's
+        # c=64 point can meet the target and win
         assert ("best: #2 tp-size=4-dp-size=2" in out) != ("best: #3 tp-size=8-dp-size=1" in out)
     assert "launch: relay python3 -m sglang.launch_server" in relay_out
     demo_results, relay_results = tmp_path / "demo" / "results", tmp_path / "relay" / "results"
