@@ -33,21 +33,27 @@ def mean(xs: list[float]) -> float:
     return sum(xs) / len(xs)
 
 
-def test_genai_bench_matches_truth(sim_factory: Any, tmp_path: Path) -> None:
-    sim = sim_factory("--sim-noise", "0.03", "--sim-seed", "7")
+def run_genai_bench(port: int, tmp_path: Path, scenario: str, concurrency: int,
+                    max_requests: int) -> None:
+    """One real genai-bench invocation against the simulator at ``port``, into tmp_path/run."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1", "ENABLE_UI": "false"}
     argv = [genai_bench(), "benchmark", "--api-backend", "sglang",
-            "--api-base", f"http://127.0.0.1:{sim.port}", "--api-key", "dummy",
+            "--api-base", f"http://127.0.0.1:{port}", "--api-key", "dummy",
             "--api-model-name", "meta-llama/Llama-3.1-8B-Instruct",
             "--model-tokenizer", str(tokenizers.directory("llama-3.1")),
-            "--task", "text-to-text", "--traffic-scenario", "D(100,100)",
-            "--num-concurrency", "4", "--max-requests-per-run", "20", "--max-time-per-run", "1",
-            "--experiment-base-dir", str(tmp_path), "--experiment-folder-name", "run",
-            "--log-dir", str(tmp_path / "logs")]
+            "--task", "text-to-text", "--traffic-scenario", scenario,
+            "--num-concurrency", str(concurrency), "--max-requests-per-run", str(max_requests),
+            "--max-time-per-run", "1", "--experiment-base-dir", str(tmp_path),
+            "--experiment-folder-name", "run", "--log-dir", str(tmp_path / "logs")]
     res = subprocess.run(argv, capture_output=True, text=True, timeout=240,  # noqa: S603
                          env=env, cwd=str(tmp_path), check=False)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+
+
+def test_genai_bench_matches_truth(sim_factory: Any, tmp_path: Path) -> None:
+    sim = sim_factory("--sim-noise", "0.03", "--sim-seed", "7")
+    run_genai_bench(sim.port, tmp_path, "D(100,100)", 4, 20)
     files = [p for p in (tmp_path / "run").rglob("*.json")
              if "aggregated_metrics" in p.read_text(errors="replace")]
     assert len(files) == 1, list((tmp_path / "run").rglob("*"))
@@ -102,19 +108,7 @@ def test_steady_throughput_matches_what_the_server_sent(sim_factory: Any,
     from pytest_autotune.bench.results import read_run_file
 
     sim = sim_factory("--sim-noise", "0.03", "--sim-seed", "11")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1", "ENABLE_UI": "false"}
-    argv = [genai_bench(), "benchmark", "--api-backend", "sglang",
-            "--api-base", f"http://127.0.0.1:{sim.port}", "--api-key", "dummy",
-            "--api-model-name", "meta-llama/Llama-3.1-8B-Instruct",
-            "--model-tokenizer", str(tokenizers.directory("llama-3.1")),
-            "--task", "text-to-text", "--traffic-scenario", "D(100,200)",
-            "--num-concurrency", "16", "--max-requests-per-run", "80",
-            "--max-time-per-run", "1", "--experiment-base-dir", str(tmp_path),
-            "--experiment-folder-name", "run", "--log-dir", str(tmp_path / "logs")]
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=240,  # noqa: S603
-                         env=env, cwd=str(tmp_path), check=False)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run_genai_bench(sim.port, tmp_path, "D(100,200)", 16, 80)
     (path,) = (tmp_path / "run").glob("*_time_*s.json")
     _, metrics = read_run_file(path)
     assert not metrics.short_run, metrics.steady
