@@ -213,9 +213,10 @@ def mean_interval(values: Sequence[float], level: float = LEVEL) -> Interval:
 
 
 def ratio_interval(numerators: Sequence[float], denominators: Sequence[float],
-                   level: float = LEVEL) -> Interval:
+                   level: float = LEVEL, *, df: float | None = None) -> Interval:
     """The delta-method interval of ``Σ num / Σ den`` from paired per-request values, as a
-    *relative* interval around 1 (scale it by the measured ratio); ``n − 1`` degrees of freedom.
+    *relative* interval around 1 (scale it by the measured ratio); ``n − 1`` degrees of freedom
+    unless ``df`` says otherwise (:data:`INF`: a large-sample interval).
     """
     n = len(numerators)
     if n != len(denominators):
@@ -230,8 +231,9 @@ def ratio_interval(numerators: Sequence[float], denominators: Sequence[float],
     residuals = [a - ratio * b for a, b in zip(numerators, denominators, strict=True)]
     var = math.fsum(r * r for r in residuals) / (n - 1)
     rel_se = math.sqrt(var / n) / mean_den / ratio
-    half = t_value(n - 1, level) * rel_se
-    return Interval(1 - half, 1 + half, "ratio", n, level, float(n - 1))
+    df = float(n - 1) if df is None else df
+    half = critical(df, level) * rel_se
+    return Interval(1 - half, 1 + half, "ratio", n, level, df)
 
 
 def wilson_interval(successes: int, n: int, level: float = LEVEL) -> Interval:

@@ -130,7 +130,7 @@ def test_the_interval_covers_the_truth_and_narrows_with_a_longer_window() -> Non
         windows = [steady_of(closed_loop(32, noisy(seed), size)[0], 32) for seed in seeds]
         estimates = [w.throughput("output_throughput") for w in windows]
         intervals = [w.interval("output_throughput") for w in windows]
-        assert all(iv.df == len(w.waves) - 1 for iv, w in zip(intervals, windows, strict=True))
+        assert all(iv.df == math.inf for iv in intervals)  # large-sample (bench/steady.py)
         # the c requests dropped at the cut are more likely long ones (a request in flight is
         # more likely a long one): the finished ones leave the estimate high by well under 2 %
         assert statistics.fmean(estimates) == pytest.approx(truth, rel=0.02)
