@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import textwrap
@@ -87,12 +88,18 @@ class Project:
         )
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
-        """Started in its own session, like a terminal's foreground job (signal the group)."""
-        with open(self.path / "pytest.out", "w", encoding="utf-8") as out:
-            return subprocess.Popen(  # noqa: S603 - argv list
-                self.argv(*args), cwd=self.path, env=self.environment(), stdout=out,
-                stderr=subprocess.STDOUT, text=True, start_new_session=True,
-            )
+        """Started in its own session, like a terminal's foreground job (signal the group), with
+        SIGHUP at its default as a terminal's job has it, also when this suite runs under nohup
+        (an ignored signal is inherited, and the plugin keeps an ignored SIGHUP ignored)."""
+        previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        try:
+            with open(self.path / "pytest.out", "w", encoding="utf-8") as out:
+                return subprocess.Popen(  # noqa: S603 - argv list
+                    self.argv(*args), cwd=self.path, env=self.environment(), stdout=out,
+                    stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                )
+        finally:
+            signal.signal(signal.SIGHUP, previous)
 
     def results(self) -> Path:
         return self.path / "results"
