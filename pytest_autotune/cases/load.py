@@ -17,7 +17,7 @@ from ..model import Workload
 from ..slo import SLO
 from .build import case_from_spec, grid_of, parse_space, semantic_problems
 from .case import Case, OmeSettings, SearchSettings, SimSettings
-from .locate import Locator, Problems, config_error, locator, no_lines, problems_of
+from .locate import Locator, Problems, locator, no_lines, problems_of
 from .schema import CASE_KEYS, CaseSpec, SimSpec, WorkloadSpec, canonical_scenario
 from .seed import IGNORED, PARALLEL_KEYS, SEED_STRATEGIES, SeedTask, seed_parameter_values
 
@@ -74,9 +74,9 @@ def _validate(
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise config_error(
+        raise problems_of(
             exc, data, source=source, locate=locate, allowed_keys=_allowed(model)
-        ) from None
+        ).error() from None
 
 
 def _validate_case(data: Any, *, source: str, locate: Locator) -> CaseSpec:

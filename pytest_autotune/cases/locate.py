@@ -144,20 +144,6 @@ class Problems:
             raise self.error()
 
 
-def config_error(
-    exc: ValidationError,
-    data: Any,
-    *,
-    source: str,
-    locate: Locator,
-    allowed_keys: Callable[[Path], Sequence[str]],
-    prefix: Path = (),
-) -> ConfigError:
-    """One ConfigError listing every problem pydantic found, each with its field and line."""
-    return problems_of(exc, data, source=source, locate=locate, allowed_keys=allowed_keys,
-                       prefix=prefix).error()
-
-
 def problems_of(
     exc: ValidationError,
     data: Any,
