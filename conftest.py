@@ -1,5 +1,5 @@
 """Repository glue only. The plugin itself is loaded through its pytest11 entry point — never list
-``pytest_autotune.plugin`` in ``pytest_plugins`` here (it would be registered twice)."""
+``pytest_autotune.plugin.main`` in ``pytest_plugins`` here (it would be registered twice)."""
 
 import signal
 

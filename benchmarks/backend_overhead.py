@@ -43,7 +43,7 @@ from pytest_autotune.backends.container import DockerOptions, parse_ulimits  # n
 from pytest_autotune.backends.docker import DockerBackend  # noqa: E402
 from pytest_autotune.backends.local import LocalBackend  # noqa: E402
 from pytest_autotune.backends.wait import is_healthy  # noqa: E402
-from pytest_autotune.model import Configuration  # noqa: E402
+from pytest_autotune.values import Configuration  # noqa: E402
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -30,15 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_autotune import tokenizers
+from pytest_autotune.bench import tokenizers
 from pytest_autotune.bench.estimate import CLIENT_OVERHEAD_S, PAUSE_S, measure_point
 from pytest_autotune.bench.results import read_runs
-from pytest_autotune.model import Metrics, Workload, WorkloadPoint
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import resolve
 from pytest_autotune.sim.sensitivity import percentile
 from pytest_autotune.sim.tokens import family_of
 from pytest_autotune.sim.virtual import VirtualCluster
+from pytest_autotune.values import Metrics, Workload, WorkloadPoint
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "estimate_vs_sim.json"

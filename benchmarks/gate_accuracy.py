@@ -22,22 +22,28 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_autotune import scoring
 from pytest_autotune.bench.intervals import NoiseFloor, point_estimates, pool_passes
 from pytest_autotune.bench.samples import RequestSamples
 from pytest_autotune.cases import case_from_marker
 from pytest_autotune.cases.case import Case
-from pytest_autotune.deploy import GATE_PASSES, PassPlan
-from pytest_autotune.gate import compare_runs
-from pytest_autotune.model import Metrics, Stat, WorkloadPoint
-from pytest_autotune.racing import Racing
-from pytest_autotune.ranking import decide
+from pytest_autotune.decide import scoring
+from pytest_autotune.decide.gate import compare_runs
+from pytest_autotune.decide.racing import Racing
+from pytest_autotune.decide.ranking import decide
+from pytest_autotune.decide.slo import evaluate
+from pytest_autotune.engine.deploy import GATE_PASSES, PassPlan
 from pytest_autotune.report.build import build_report
-from pytest_autotune.results import ConfigIdentity, PointRecord, RunReport, Trial, group_records
+from pytest_autotune.results.records import (
+    ConfigIdentity,
+    PointRecord,
+    RunReport,
+    Trial,
+    group_records,
+)
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import resolve
 from pytest_autotune.sim.virtual import VirtualCluster, random_jobs
-from pytest_autotune.slo import evaluate
+from pytest_autotune.values import Metrics, Stat, WorkloadPoint
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_S = 0.0035

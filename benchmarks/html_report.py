@@ -25,7 +25,7 @@ BENCH = '''
 from pathlib import Path
 
 from pytest_autotune.report.html import render_run, write_html
-from pytest_autotune.report.storage import load_run
+from pytest_autotune.results.runs import load_run
 
 RUN = Path({run!r})
 
@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from pytest_autotune.report.html import render_run
-    from pytest_autotune.report.storage import find_run, load_run
+    from pytest_autotune.results.runs import find_run, load_run
 
     path = args.run or find_run(ROOT / ".autotune", None)
     report = load_run(path)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_autotune.backends.base import DeployContext, ServerSpec  # noqa: E402
 from pytest_autotune.backends.ome import OmeBackend, OmeOptions  # noqa: E402
-from pytest_autotune.model import Configuration  # noqa: E402
+from pytest_autotune.values import Configuration  # noqa: E402
 from tests.kube.__main__ import populate  # noqa: E402
 from tests.kube.cluster import CRD_DIR, KubeCluster  # noqa: E402
 from tests.kube.ome_harness import OmeHarness  # noqa: E402

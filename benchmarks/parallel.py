@@ -39,7 +39,7 @@ sim: {{gpu: h100, startup_scale: {scale}, noise: 0.0}}
 """
 
 LEASE_BENCH = '''
-from pytest_autotune.gpus import GpuPool
+from pytest_autotune.backends.gpus import GpuPool
 
 
 def test_lease_and_release_one_gpu(benchmark, tmp_path):

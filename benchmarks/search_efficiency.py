@@ -86,16 +86,16 @@ from typing import Any
 from pytest_autotune.bench.estimate import CLIENT_OVERHEAD_S, measure_point
 from pytest_autotune.cases.case import Case, SearchSettings, SimSettings
 from pytest_autotune.cases.load import load_case_file
+from pytest_autotune.decide.scoring import score_trial
+from pytest_autotune.decide.slo import evaluate
 from pytest_autotune.errors import BenchError
-from pytest_autotune.model import Configuration
-from pytest_autotune.results import ConfigIdentity, Outcome, PointResult, Trial
+from pytest_autotune.results.records import ConfigIdentity, Outcome, PointResult, Trial
 from pytest_autotune.runtimes.sglang import flag_args
-from pytest_autotune.scoring import score_trial
+from pytest_autotune.search.strategy import RandomStrategy, SearchContext, SearchExhausted
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import resolve
 from pytest_autotune.sim.virtual import VirtualCluster
-from pytest_autotune.slo import evaluate
-from pytest_autotune.strategy import RandomStrategy, SearchContext, SearchExhausted
+from pytest_autotune.values import Configuration
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results" / "search_efficiency.json"
@@ -322,7 +322,7 @@ def search(grid: Grid, name: str, seed: int, replicates: int, judge: Judge,
     index = {c.key: i for i, c in enumerate(grid.configs)}
     strategy: Any
     if name == "optuna":
-        from pytest_autotune.strategy_optuna import OptunaStrategy
+        from pytest_autotune.search.optuna import OptunaStrategy
 
         run_dir = tmp / f"{case.name}-{seed}"
         strategy = OptunaStrategy(case, SearchContext(run_id=f"bench-{seed}", run_dir=run_dir))

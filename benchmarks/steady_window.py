@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from pytest_autotune.bench.estimate import SPAWN_S, jobs, measure_point, template_tokens
-from pytest_autotune.model import Workload, WorkloadPoint
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import resolve
 from pytest_autotune.sim.virtual import VirtualCluster
+from pytest_autotune.values import Workload, WorkloadPoint
 
 #: (label, model, gpu, flags, scenario, concurrency)
 POINTS = (

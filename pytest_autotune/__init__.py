@@ -9,12 +9,27 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Configuration", "Metrics", "Stat", "Workload", "WorkloadPoint", "__version__"]
+#: the public names, and the module each lives in (loaded on first use)
+_PUBLIC = {
+    "Configuration": "values",
+    "Metrics": "values",
+    "Stat": "values",
+    "Workload": "values",
+    "WorkloadPoint": "values",
+    "Interval": "decide.stats",
+    "Trial": "results.records",
+    "RunReport": "results.records",
+    "Strategy": "search.strategy",
+    "SearchExhausted": "search.strategy",
+    "Backend": "backends.base",
+    "ReportWriter": "report.writers",
+}
+__all__ = sorted([*_PUBLIC, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__ and name != "__version__":
-        from . import model
+    if name in _PUBLIC:
+        from importlib import import_module
 
-        return getattr(model, name)
+        return getattr(import_module(f"{__name__}.{_PUBLIC[name]}"), name)
     raise AttributeError(f"module 'pytest_autotune' has no attribute {name!r}")

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TextIO
 
 from .report.html import render_compare, render_run, write_html
-from .report.storage import check_kind, find_run, load_run, run_files
 from .report.table import format_score, render_cases
-from .results import ReportFormatError, RunReport
+from .results.records import ReportFormatError, RunReport
+from .results.runs import check_kind, find_run, load_run, run_files
 
 
 class _Writer:
@@ -75,10 +75,10 @@ def show(report: RunReport, out: _Writer) -> None:
 def compare(a: RunReport, b: RunReport, out: _Writer, threshold: float | None, *,
             baseline_name: str = "A", allow_missing: bool = False) -> int:
     """Each case's best score in A and B with the change, its interval and verdict, then every
-    finding of the gate (pytest_autotune.gate). Returns 1 when a threshold is given and the
+    finding of the gate (pytest_autotune.decide.gate). Returns 1 when a threshold is given and the
     gate fails: a significant regression beyond it, B incomplete, or cases, configurations or
     points that only one side has (unless ``allow_missing``)."""
-    from .gate import DEFAULT_THRESHOLD, compare_runs
+    from .decide.gate import DEFAULT_THRESHOLD, compare_runs
 
     result = compare_runs(a, b, baseline_name=baseline_name,
                           threshold=DEFAULT_THRESHOLD if threshold is None else threshold / 100,

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_autotune.backends.base import Backend, DeployContext, ServerHandle, ServerSpec
 from pytest_autotune.backends.sim import SimBackend
-from pytest_autotune.settings import Settings
+from pytest_autotune.plugin.settings import Settings
 
 RELAYED = Path("relayed.txt")
 

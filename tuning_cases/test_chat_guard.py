@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_autotune import Metrics
-from pytest_autotune.fixtures import SLOChecker
+from pytest_autotune.plugin.fixtures import SLOChecker
 
 CHAT = {
     "model": {"path": "meta-llama/Llama-3.2-1B-Instruct"},

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from ..cases.case import Case, OmeSettings, SimSettings
-from ..model import Configuration, FlagValue
 from ..runtimes import sglang
+from ..values import Configuration, FlagValue
 
 LineSink = Callable[[str], object]
 

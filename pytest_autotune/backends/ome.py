@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DeployError, Infeasible, ReadinessTimeout
-from ..leases import FileLock
 from . import kube
 from .base import Capabilities, DeployContext, LineSink, ServerHandle, ServerSpec
 from .container import owner_label
+from .leases import FileLock
 from .ome_manifest import (
     ANNOTATION_HEARTBEAT,
     COMPONENT_LABEL,

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import DeployError
-from ..leases import lease_port
 from ..procs import group_alive, kill_group, pid_alive, pump_output, terminate_group
 from .base import Capabilities, DeployContext, ServerHandle, ServerSpec
+from .leases import lease_port
 from .secrets import SECRET_CONFIG_NAME, Redactor, secret_config
 from .wait import wait_ready
 

@@ -7,7 +7,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ..model import short_hash
+from ..values import short_hash
 from .base import Capabilities, DeployContext, ServerSpec
 from .process import HOST, ProcessBackend
 

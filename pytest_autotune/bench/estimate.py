@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import BenchError
-from ..model import Metrics, Stat, Workload, WorkloadPoint
 from ..sim.tokens import for_model
 from ..sim.virtual import Job, Record, VirtualCluster
+from ..values import Metrics, Stat, Workload, WorkloadPoint
 from .runner import BenchOutcome, BenchRequest, Sink
 from .samples import RequestSamples
 from .steady import apply, build_time, window

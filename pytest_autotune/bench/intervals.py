@@ -22,8 +22,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ..model import LATENCY_METRICS, Metrics, stat_key
-from ..stats import (
+from ..decide.stats import (
     INF,
     Interval,
     critical,
@@ -33,6 +32,7 @@ from ..stats import (
     welch_df,
     wilson_interval,
 )
+from ..values import LATENCY_METRICS, Metrics, stat_key
 from .samples import RequestSamples
 from .steady import THROUGHPUTS, apply
 
@@ -154,8 +154,8 @@ def point_estimates(samples: RequestSamples, passes: Sequence[Metrics]) -> Metri
     """The metrics of several passes' pooled requests, computed as genai-bench computes one
     run's (numpy's linear percentiles, population stddev, throughputs over the summed run
     durations, error codes added up)."""
-    from ..model import Stat
-    from ..stats import percentile
+    from ..decide.stats import percentile
+    from ..values import Stat
 
     def stat(values: Sequence[float]) -> Stat:
         if not values:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..model import WorkloadPoint, unique
+from ..values import WorkloadPoint, unique
 
 
 @dataclass(frozen=True, slots=True)

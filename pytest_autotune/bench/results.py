@@ -1,4 +1,4 @@
-"""genai-bench 0.0.5 output files → :class:`~pytest_autotune.model.Metrics`.
+"""genai-bench 0.0.5 output files → :class:`~pytest_autotune.values.Metrics`.
 
 One JSON file per (scenario, concurrency) run: ``aggregated_metrics`` holds the stats. Latency
 stats are scaled to seconds from ``_time_unit``; ``error_rate`` is recomputed from the counts
@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..cases.grammar import canonical_scenario
 from ..errors import BenchError
-from ..grammar import canonical_scenario
-from ..model import Metrics, Stat, Workload, WorkloadPoint
+from ..values import Metrics, Stat, Workload, WorkloadPoint
 from .samples import RequestSamples
 from .steady import apply
 

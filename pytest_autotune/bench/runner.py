@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 from ..backends.secrets import Redactor
 from ..errors import BenchError
-from ..model import Metrics, Workload, WorkloadPoint
 from ..procs import Tail, pump_output, terminate_group
+from ..values import Metrics, Workload, WorkloadPoint
 from .plan import Invocation
 from .results import debug_runs, read_runs
 from .samples import RequestSamples

@@ -43,8 +43,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from ..model import Metrics
-from ..stats import INF, Interval, ratio_interval
+from ..decide.stats import INF, Interval, ratio_interval
+from ..values import Metrics
 
 #: genai-bench's CPU time to build one request before its clock starts (sample sonnet lines,
 #: tokenize them, count the chat template), per request and per prompt token: 3.5 ms for 200

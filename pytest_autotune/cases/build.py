@@ -10,7 +10,12 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..constraints import (
+from ..decide.slo import SLO, parse_slo
+from ..errors import AutotuneWarning
+from ..runtimes import sglang
+from ..values import Capacity, Configuration, FlagValue, Workload, format_value
+from .case import DEFAULT_OBJECTIVE, Case, OmeSettings, SearchSettings, SimSettings
+from .constraints import (
     GPUS,
     ConstraintError,
     Constraints,
@@ -20,14 +25,9 @@ from ..constraints import (
     did_you_mean,
     unsatisfied,
 )
-from ..errors import AutotuneWarning
-from ..model import Capacity, Configuration, FlagValue, Workload, format_value
-from ..runtimes import sglang
-from ..slo import SLO, parse_slo
-from ..space import MAX_GRID, MAX_RANGE_VALUES, Admit, Axis, Choice, Range, Space
-from .case import DEFAULT_OBJECTIVE, Case, OmeSettings, SearchSettings, SimSettings
 from .locate import Locator, Problems
 from .schema import CaseSpec, SLOSpec
+from .space import MAX_GRID, MAX_RANGE_VALUES, Admit, Axis, Choice, Range, Space
 
 OBJECTIVES = (DEFAULT_OBJECTIVE, "maximize_capacity", "minimize_latency", "maximize_throughput",
               "minimize_ttft", "minimize_tpot")

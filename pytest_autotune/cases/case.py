@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..constraints import Constraints
-from ..model import Configuration, FlagValue, Workload
-from ..slo import SLO
-from ..space import Space
+from ..decide.slo import SLO
+from ..values import Configuration, FlagValue, Workload
+from .constraints import Constraints
+from .space import Space
 
 DEFAULT_OBJECTIVE = "max_output_throughput"
 

@@ -12,9 +12,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from ..decide.slo import SLO
 from ..errors import AutotuneWarning, ConfigError
-from ..model import Workload
-from ..slo import SLO
+from ..values import Workload
 from .build import case_from_spec, grid_of, parse_space, semantic_problems
 from .case import Case, OmeSettings, SearchSettings, SimSettings
 from .locate import Locator, Problems, locator, no_lines, problems_of

@@ -18,8 +18,8 @@ from pydantic import (
     model_validator,
 )
 
-from ..grammar import SCENARIO_HELP, canonical_scenario
 from ..units import parse_duration
+from .grammar import SCENARIO_HELP, canonical_scenario
 
 __all__ = ["SCENARIO_HELP", "canonical_scenario"]
 

@@ -7,10 +7,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..results import CaseReport, RunReport, TiedConfig, Trial, by_case
-from ..scoring import OBJECTIVES, objective_of, seed_aggregate
+from ..decide.scoring import OBJECTIVES, objective_of, seed_aggregate
+from ..decide.slo import SLO
+from ..results.records import CaseReport, RunReport, TiedConfig, Trial, by_case
 from ..sim.tokens import tokenizer_note
-from ..slo import SLO
 
 SIM_NOTE = (
     "SIMULATED: numbers come from the pytest-autotune simulator standing in for SGLang, "
@@ -58,7 +58,7 @@ def case_report(name: str, trials: list[Trial], best: Trial | None) -> CaseRepor
 
 def _judge_best(report: CaseReport, best: Trial) -> None:
     """The configurations tied with the best, the confidence in it, and why it won."""
-    from ..ranking import confidence, decide, tied_with
+    from ..decide.ranking import confidence, decide, tied_with
 
     scored = [t for t in report.trials if t.score is not None]
     decision = decide(scored, report.direction)
@@ -80,7 +80,7 @@ def _judge_best(report: CaseReport, best: Trial) -> None:
 def _tie_break(report: CaseReport, best: Trial, leader: Trial) -> str:
     """Which configuration won a tie, and why, in plain words: ``#3 … is reported as best: it
     ties the leader #2 … and needs fewer non-default flags (1 against 2)``."""
-    from ..ranking import preference
+    from ..decide.ranking import preference
 
     def named(trial: Trial) -> str:
         return f"#{report.number_of(trial.config_key)} {trial.config_id}"

@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..model import LATENCY_METRICS, canonical_metric
-from ..results import CaseReport, PointResult, Trial
-from ..slo import SLO
+from ..decide.slo import SLO
+from ..results.records import CaseReport, PointResult, Trial
 from ..units import format_seconds
+from ..values import LATENCY_METRICS, canonical_metric
 from . import svg
 from .build import case_slos
 

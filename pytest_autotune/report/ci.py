@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from ..model import Metrics, Stat
-from ..results import CaseReport, PointResult, RunReport, Trial
-from .storage import write_atomic
+from ..results.records import CaseReport, PointResult, RunReport, Trial
+from ..results.runs import write_atomic
+from ..values import Metrics, Stat
 from .table import format_score, spread
 from .writers import WriteContext
 

@@ -17,15 +17,15 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..model import LATENCY_METRICS
-from ..results import CaseReport, PointResult, RunReport, Trial
+from ..results.records import CaseReport, PointResult, RunReport, Trial
 from ..units import format_seconds
+from ..values import LATENCY_METRICS
 from . import svg
 from .charts import LatencyAxis, latency_axes, load_charts, pareto_chart
 from .table import SHORT_MARK, decision_lines, format_score, short_run_lines, spread
 
 if TYPE_CHECKING:
-    from ..gate import GateResult
+    from ..decide.gate import GateResult
 
 STYLE = """
 :root { --fg: #1d2330; --muted: #5b6475; --line: #d9dde5; --bg: #fff; --soft: #f4f6f9;
@@ -336,7 +336,7 @@ def render_compare(a: RunReport, b: RunReport, *, a_name: str = "A", b_name: str
                    threshold: float | None = None) -> str:
     """Run B against baseline A: each case's best score and every shared point's change,
     the gate's findings, and B's charts with A's points beside them."""
-    from .. import gate
+    from ..decide import gate
 
     limit = gate.DEFAULT_THRESHOLD if threshold is None else threshold
     result = gate.compare_runs(a, b, baseline_name=a_name, threshold=limit)

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..bench.steady import MIN_PER_USER, MIN_STEADY_S
-from ..results import CaseReport, PointResult, RunReport, Trial
-from ..stats import Interval
+from ..decide.stats import Interval
+from ..results.records import CaseReport, PointResult, RunReport, Trial
 from ..units import format_seconds
 
 COLUMNS = ("#", "configuration", "point", "out tok/s", "ttft p99", "tpot p50", "e2e p99", "err",
@@ -215,7 +215,7 @@ def _decision_lines(case: CaseReport) -> list[str]:
 
 def capacity_lines(case: CaseReport) -> list[str]:
     """``workload.capacity``: the load each configuration's search found."""
-    from ..scoring import capacity_bracket
+    from ..decide.scoring import capacity_bracket
 
     scenario = next((t.config.capacity for t in case.trials if t.config.capacity), None)
     if scenario is None:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
-from ..results import RunReport, kind_text, measuring_kind
+from ..results.records import RunReport, kind_text, measuring_kind
+from ..results.runs import save_run, write_atomic
 from .build import seed_results
-from .storage import save_run, write_atomic
 from .table import Terminal, render_cases
 
 

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 
 from ..cases.case import Case
+from ..cases.space import Choice
 from ..errors import ConfigError
-from ..space import Choice
 from . import catalogue
 from .sglang import DEFAULT_IMAGE
 

@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..model import FlagValue, format_value
+from ..values import FlagValue, format_value
 
 READINESS_PATHS = ("/health", "/v1/models")
 DEFAULT_LAUNCHER = ("python3", "-m", "sglang.launch_server")

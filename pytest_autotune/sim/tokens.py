@@ -13,8 +13,8 @@
   times more tokens than on the real model; reports say so.
 
 The plugin writes the same tokenizer as a Hugging Face directory for genai-bench
-(``pytest_autotune.tokenizers``), so that ``D(100,100)`` means 100 tokens of the served model on
-both sides. Generated text is a run of common English words that are each one token, so it
+(``pytest_autotune.bench.tokenizers``), so that ``D(100,100)`` means 100 tokens of the served
+model on both sides. Generated text is a run of common English words that are each one token, so it
 encodes back to exactly the tokens that were counted and can be cached again as a prefix.
 """
 

@@ -261,7 +261,7 @@ def test_a_missing_image_is_one_clear_error(
 def test_without_nvml_gpu_configurations_are_infeasible_and_say_why(
     docker_project: Project, docker_client: Any,
 ) -> None:
-    from pytest_autotune.gpus import nvml_gpus
+    from pytest_autotune.backends.gpus import nvml_gpus
 
     if nvml_gpus()[0]:
         pytest.skip("NVML sees GPUs here")

@@ -34,7 +34,7 @@ from pytest_autotune.backends.ome import OmeBackend, OmeOptions
 from pytest_autotune.backends.ome_manifest import ANNOTATION_HEARTBEAT, ANNOTATION_OWNER
 from pytest_autotune.cases.case import OmeSettings
 from pytest_autotune.errors import DeployError, Infeasible, ReadinessTimeout
-from pytest_autotune.model import Configuration
+from pytest_autotune.values import Configuration
 
 from ..kube.cluster import CRD_DIR, SAMPLES_DIR, KubeCluster, KubeClusterError, ensure_binaries
 from ..kube.ome_harness import FAULT_ANNOTATION, OmeHarness

@@ -32,9 +32,9 @@ import pytest
 from pytest_autotune.backends.base import ServerSpec
 from pytest_autotune.cases.case import Case
 from pytest_autotune.cases.load import case_from_marker, load_case_file
-from pytest_autotune.model import Configuration, FlagValue
+from pytest_autotune.cases.space import Range
 from pytest_autotune.runtimes import catalogue, sglang
-from pytest_autotune.space import Range
+from pytest_autotune.values import Configuration, FlagValue
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -256,7 +256,7 @@ def client_tokenizer(path: Path) -> Path:
     client loads it with its own transformers 4.x (sglang 0.5.5's pin)."""
     import shutil
 
-    from pytest_autotune import tokenizers
+    from pytest_autotune.bench import tokenizers
 
     shutil.copytree(tokenizers.directory("llama-3.1"), path)
     return path

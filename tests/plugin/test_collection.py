@@ -81,7 +81,7 @@ def test_unknown_mode_is_a_usage_error_listing_valid_modes(tuning_dir: pytest.Py
 def test_settings_precedence_cli_env_ini_default(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_autotune.session import get_session
+    from pytest_autotune.plugin.session import get_session
 
     pytester.makeini("[pytest]\nautotune_results_dir = from-ini\nautotune_sim_gpus = 4\n")
     config = pytester.parseconfigure()
@@ -98,7 +98,7 @@ def test_settings_precedence_cli_env_ini_default(
 
 
 def test_bool_option_from_ini(pytester: pytest.Pytester) -> None:
-    from pytest_autotune.session import get_session
+    from pytest_autotune.plugin.session import get_session
 
     pytester.makeini("[pytest]\nautotune_strict = true\n")
     assert get_session(pytester.parseconfigure()).settings.strict is True

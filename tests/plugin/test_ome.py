@@ -27,7 +27,7 @@ from pytest_autotune.backends.ome_manifest import (
 from pytest_autotune.backends.ome_status import diagnose, not_ready_reason, spec_fault
 from pytest_autotune.cases.case import OmeSettings
 from pytest_autotune.errors import DeployError
-from pytest_autotune.model import Configuration
+from pytest_autotune.values import Configuration
 
 SEEDS = Path(__file__).resolve().parents[2] / "fixtures" / "seed"
 GPU_MESSAGE = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."

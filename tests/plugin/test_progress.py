@@ -21,7 +21,7 @@ def statuses(result: pytest.RunResult) -> list[tuple[str, ...]]:
 
 
 def test_bad_progress_modes_name_the_allowed_ones(pytester: pytest.Pytester) -> None:
-    from pytest_autotune.session import get_session
+    from pytest_autotune.plugin.session import get_session
 
     with pytest.raises(pytest.UsageError, match=r"--autotune-progress: expected one of auto, "
                                                 r"lines, off; got 'sometimes'"):

@@ -39,7 +39,7 @@ What it mirrors from genai-bench 0.0.5:
 Where it differs, on purpose: a run stops after exactly ``--max-requests-per-run`` requests
 (genai-bench checks once a second and overshoots), there is no pause between runs, no xlsx and
 no plots, and prompts are random ASCII words sized for the simulator's tokenizers only: with a
-model family's directory (``pytest_autotune.tokenizers``) each word is one token of that
+model family's directory (``pytest_autotune.bench.tokenizers``) each word is one token of that
 vocabulary; with the byte-level one a prompt's token count is its length in UTF-8 bytes.
 ``--dataset-path`` (a text file) only replaces the word source of byte-level prompts.
 """

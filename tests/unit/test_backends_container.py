@@ -25,8 +25,8 @@ from pytest_autotune.backends.container import (
     plan_container,
     process_start,
 )
-from pytest_autotune.model import Configuration
 from pytest_autotune.runtimes import sglang
+from pytest_autotune.values import Configuration
 
 CONFIG = Configuration("chat", (("mem-fraction-static", 0.8), ("tp-size", 2)))
 

@@ -17,7 +17,7 @@ from pytest_autotune.backends.local import LocalBackend
 from pytest_autotune.backends.registry import hf_cache_dir
 from pytest_autotune.backends.wait import classify
 from pytest_autotune.errors import DeployError
-from pytest_autotune.model import Configuration
+from pytest_autotune.values import Configuration
 
 CONFIG = Configuration("c", (("mem-fraction-static", 0.8),))
 
@@ -28,7 +28,7 @@ def spec(**kw: object) -> ServerSpec:
 
 
 def test_plugin_import_does_not_import_the_docker_sdk() -> None:
-    code = ("import sys, pytest_autotune.plugin, pytest_autotune.backends.docker; "
+    code = ("import sys, pytest_autotune.plugin.main, pytest_autotune.backends.docker; "
             "print('docker' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,  # noqa: S603
                          timeout=60, check=True)
@@ -86,7 +86,7 @@ def test_the_sim_slowdown_option_overrides_the_cases(tmp_path: Path) -> None:
     from pytest_autotune.backends.registry import make_backend
     from pytest_autotune.backends.sim import SimBackend
     from pytest_autotune.cases.case import SimSettings
-    from pytest_autotune.settings import Settings
+    from pytest_autotune.plugin.settings import Settings
 
     settings = Settings(mode="sim", results_dir=tmp_path, storage=tmp_path, verbose=False,
                         strict=False, deploy_timeout=None, bench_timeout=None, endpoint=None,

@@ -15,10 +15,10 @@ from pytest_autotune.bench.estimate import (
     template_tokens,
     token_lengths,
 )
-from pytest_autotune.model import Workload, WorkloadPoint
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import resolve
 from pytest_autotune.sim.virtual import Job, Record, VirtualCluster
+from pytest_autotune.values import Workload, WorkloadPoint
 
 
 def cluster(*flags: str, noise: float = 0.0) -> VirtualCluster:

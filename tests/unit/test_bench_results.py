@@ -10,7 +10,7 @@ import pytest
 from pytest_autotune.bench.plan import Invocation
 from pytest_autotune.bench.results import read_experiment, read_run_file
 from pytest_autotune.bench.runner import DUMMY_API_KEY, BenchRequest, bench_env, build_argv, scrub
-from pytest_autotune.model import Workload, WorkloadPoint
+from pytest_autotune.values import Workload, WorkloadPoint
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "genai_bench"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_autotune.capacity import search
-from pytest_autotune.model import Capacity
+from pytest_autotune.search.capacity import search
+from pytest_autotune.values import Capacity
 
 
 @pytest.mark.parametrize("true", [1, 5, 37, 100, 200])

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from pytest_autotune.cli import main
-from pytest_autotune.model import Metrics, Stat, WorkloadPoint
+from pytest_autotune.decide.slo import evaluate, parse_slo
+from pytest_autotune.decide.stats import Interval
 from pytest_autotune.report.build import build_report
-from pytest_autotune.report.storage import load_run, save_run
-from pytest_autotune.results import (
+from pytest_autotune.results.records import (
     REPORT_VERSION,
     Completeness,
     ConfigIdentity,
@@ -21,8 +21,8 @@ from pytest_autotune.results import (
     RunReport,
     group_records,
 )
-from pytest_autotune.slo import evaluate, parse_slo
-from pytest_autotune.stats import Interval
+from pytest_autotune.results.runs import load_run, save_run
+from pytest_autotune.values import Metrics, Stat, WorkloadPoint
 
 
 def report(score: float, *, case: str = "chat", complete: bool = True) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from pytest_autotune.cases import case_from_marker, load_case_file
 from pytest_autotune.cases.case import Case
-from pytest_autotune.constraints import (
+from pytest_autotune.cases.constraints import (
     GPUS,
     ConstraintError,
     Kind,
@@ -25,14 +25,14 @@ from pytest_autotune.constraints import (
     did_you_mean,
 )
 from pytest_autotune.errors import ConfigError
-from pytest_autotune.strategy import (
+from pytest_autotune.search.optuna import OptunaStrategy
+from pytest_autotune.search.strategy import (
     GridStrategy,
     RandomStrategy,
     SearchContext,
     SearchExhausted,
     make_builtin,
 )
-from pytest_autotune.strategy_optuna import OptunaStrategy
 
 # -- the evaluator ----------------------------------------------------------------------------
 
@@ -381,7 +381,7 @@ def test_random_gives_up_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -
     space = {"mem-fraction-static": {"low": 0.5, "high": 0.9}}
     case = marker_case(space, ["mem-fraction-static >= 0.85"], strategy="random", trials=10)
     strategy = RandomStrategy(case)
-    monkeypatch.setattr("pytest_autotune.strategy.MAX_DRAWS", 1)  # one draw in eight passes
+    monkeypatch.setattr("pytest_autotune.search.strategy.MAX_DRAWS", 1)  # one draw in eight passes
     with pytest.raises(SearchExhausted, match=r"no configuration of par that satisfies the "
                        r"constraints and is not measured yet in \d+ draws \(loosen the "
                        r"constraints or widen the space\)"):
@@ -423,7 +423,7 @@ def test_optuna_tells_a_proposal_that_breaks_a_constraint_as_failed(tmp_path: Pa
 
 def test_optuna_picks_a_configuration_itself_after_many_rejections(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("pytest_autotune.strategy_optuna.MAX_REJECTED", 0)
+    monkeypatch.setattr("pytest_autotune.search.optuna.MAX_REJECTED", 0)
     case = marker_case({"tp-size": [1, 2, 4, 8], "dp-size": [1, 2, 4, 8]},
                        ["tp-size * dp-size <= 2"], strategy="optuna", trials=5, seed=1)
     strategy = make_builtin("optuna", case, SearchContext("run", tmp_path / "run"))

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from pytest_autotune.gate import judge
-from pytest_autotune.stats import INF, Interval, critical, difference_interval, t_value
+from pytest_autotune.decide.gate import judge
+from pytest_autotune.decide.stats import INF, Interval, critical, difference_interval, t_value
 
 
 def around(value: float, se: float, df: float = INF) -> Interval:

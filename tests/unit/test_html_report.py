@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from pytest_autotune.cli import main
-from pytest_autotune.model import Metrics, Stat, WorkloadPoint
+from pytest_autotune.decide.scoring import score_builtin
+from pytest_autotune.decide.slo import SLO, evaluate, parse_slo
+from pytest_autotune.decide.stats import Interval
 from pytest_autotune.report import svg
 from pytest_autotune.report.build import build_report
 from pytest_autotune.report.charts import latency_axes, tick_seconds
 from pytest_autotune.report.html import render_compare, render_run
-from pytest_autotune.report.storage import save_run
-from pytest_autotune.results import (
+from pytest_autotune.results.records import (
     Completeness,
     ConfigIdentity,
     DeploymentFacts,
@@ -28,9 +29,8 @@ from pytest_autotune.results import (
     TiedConfig,
     group_records,
 )
-from pytest_autotune.scoring import score_builtin
-from pytest_autotune.slo import SLO, evaluate, parse_slo
-from pytest_autotune.stats import Interval
+from pytest_autotune.results.runs import save_run
+from pytest_autotune.values import Metrics, Stat, WorkloadPoint
 
 SLOS = [parse_slo("ttft.p99 <= 200ms"), parse_slo("error_rate <= 1%")]
 POINTS = (WorkloadPoint("D(100,100)", 8), WorkloadPoint("D(100,100)", 32))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_autotune.integrity import RunFacts, assess
+from pytest_autotune.results.integrity import RunFacts, assess
 
 
 def test_a_run_stopped_by_x_says_so_and_does_not_suggest_a_crash() -> None:

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from pytest_autotune.bench.plan import plan
-from pytest_autotune.grammar import alias, rewrite_expression
-from pytest_autotune.model import WorkloadPoint as P
+from pytest_autotune.cases.grammar import alias, rewrite_expression
+from pytest_autotune.values import WorkloadPoint as P
 
 
 def test_full_grid_is_one_invocation() -> None:

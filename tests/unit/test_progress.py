@@ -30,8 +30,8 @@ from pytest_autotune.bench.progress import (
     parse_run_name,
 )
 from pytest_autotune.errors import BenchError
-from pytest_autotune.model import Workload
-from pytest_autotune.progress import (
+from pytest_autotune.plugin.progress import TerminalScreen
+from pytest_autotune.report.live import (
     Board,
     FolderPublisher,
     LinesView,
@@ -42,7 +42,7 @@ from pytest_autotune.progress import (
     frame,
     read_folder,
 )
-from pytest_autotune.progress_plugin import TerminalScreen
+from pytest_autotune.values import Workload
 
 ROOT = Path(__file__).resolve().parents[2]
 

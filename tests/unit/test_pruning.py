@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from pytest_autotune import deploy
 from pytest_autotune.backends.base import ServerHandle, ServerSpec
 from pytest_autotune.bench.intervals import NoiseFloor
 from pytest_autotune.bench.runner import BenchOutcome, BenchRequest, run
 from pytest_autotune.cases import case_from_marker
 from pytest_autotune.cases.case import Case
-from pytest_autotune.deploy import Deployment, PassPlan
-from pytest_autotune.model import Metrics, Stat, WorkloadPoint
-from pytest_autotune.pruning import Pruned, Watch, pruned_points, stop_reason
-from pytest_autotune.results import PointResult
-from pytest_autotune.settings import Settings
-from pytest_autotune.slo import SLO, parse_slo
-from pytest_autotune.stats import Interval
+from pytest_autotune.decide.pruning import Pruned, Watch, pruned_points, stop_reason
+from pytest_autotune.decide.slo import SLO, parse_slo
+from pytest_autotune.decide.stats import Interval
+from pytest_autotune.engine import deploy
+from pytest_autotune.engine.deploy import Deployment, PassPlan
+from pytest_autotune.plugin.settings import Settings
+from pytest_autotune.results.records import PointResult
+from pytest_autotune.values import Metrics, Stat, WorkloadPoint
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "genai_bench" / "ms-grid"
 A, B = "D(100,100)", "N(200,50)/(40,10)"
@@ -218,7 +218,7 @@ class _Joined:
 
 def make_deployment(tmp_path: Path, case: Case, bench: Replay, *, prune: bool = True) -> \
         Deployment:
-    from pytest_autotune.model import Configuration
+    from pytest_autotune.values import Configuration
 
     config = Configuration(case.name, ())
     handle = ServerHandle("http://127.0.0.1:1", ServerSpec.from_case(case, config), [])
@@ -254,7 +254,7 @@ def test_a_deployment_stops_genai_bench_and_skips_the_pruned_points(tmp_path: Pa
 def test_a_scenario_pruned_before_another(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           restart: float) -> None:
     """N(...) at c1 misses (p50 ≥ 17.09 ms); D(100,100) at c1 straddles it (16.1 … 18.0 ms)."""
-    import pytest_autotune.pruning as pruning
+    import pytest_autotune.decide.pruning as pruning
 
     monkeypatch.setattr(pruning, "RESTART_SECONDS", restart)
     case = make_case(["ttft.p50 <= 17ms"], [B, A], [1, 4])

@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from pytest_autotune.ranking import confidence, decide, range_quantile, tied_with
-from pytest_autotune.results import ConfigIdentity, Trial
-from pytest_autotune.stats import INF, Interval, critical, mean_interval, t_value
+from pytest_autotune.decide.ranking import confidence, decide, range_quantile, tied_with
+from pytest_autotune.decide.stats import INF, Interval, critical, mean_interval, t_value
+from pytest_autotune.results.records import ConfigIdentity, Trial
 
 
 def trial(index: int, score: float, se: float | None, df: float = INF,

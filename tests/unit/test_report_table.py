@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pytest_autotune.model import FlagValue, Metrics, Stat, WorkloadPoint
-from pytest_autotune.ranking import decide
+from pytest_autotune.decide.ranking import decide
+from pytest_autotune.decide.scoring import score_builtin
+from pytest_autotune.decide.slo import SLO, evaluate, parse_slo
+from pytest_autotune.decide.stats import Interval
 from pytest_autotune.report.build import build_report
 from pytest_autotune.report.table import render_cases
-from pytest_autotune.results import (
+from pytest_autotune.results.records import (
     ConfigIdentity,
     DeploymentFacts,
     PointRecord,
     RunReport,
     group_records,
 )
-from pytest_autotune.scoring import score_builtin
-from pytest_autotune.slo import SLO, evaluate, parse_slo
-from pytest_autotune.stats import Interval
+from pytest_autotune.values import FlagValue, Metrics, Stat, WorkloadPoint
 
 POINT = WorkloadPoint("D(100,100)", 8)
 

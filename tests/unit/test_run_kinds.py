@@ -14,15 +14,14 @@ import pytest
 
 from pytest_autotune.backends.base import Capabilities
 from pytest_autotune.cli import main
+from pytest_autotune.decide.gate import Change, GateResult
+from pytest_autotune.decide.stats import Interval
 from pytest_autotune.errors import AutotuneWarning
-from pytest_autotune.gate import Change, GateResult
-from pytest_autotune.gating import load_baselines, measured_kind, summary_lines
-from pytest_autotune.integrity import merge
-from pytest_autotune.model import Metrics, Stat, WorkloadPoint
+from pytest_autotune.plugin.baseline import load_baselines, measured_kind, summary_lines
 from pytest_autotune.report.build import build_report
-from pytest_autotune.report.storage import find_run, latest_complete, load_run, save_run
 from pytest_autotune.report.writers import SeedResultsWriter, WriteContext
-from pytest_autotune.results import (
+from pytest_autotune.results.integrity import merge
+from pytest_autotune.results.records import (
     Completeness,
     ConfigIdentity,
     DeploymentFacts,
@@ -33,7 +32,8 @@ from pytest_autotune.results import (
     Trial,
     group_records,
 )
-from pytest_autotune.stats import Interval
+from pytest_autotune.results.runs import find_run, latest_complete, load_run, save_run
+from pytest_autotune.values import Metrics, Stat, WorkloadPoint
 
 
 def trial(score: float, *, mode: str = "sim", simulated: bool = True,

@@ -7,16 +7,16 @@ from typing import Any, Literal
 
 import pytest
 
-from pytest_autotune.model import Metrics, Stat, WorkloadPoint
-from pytest_autotune.results import (
+from pytest_autotune.decide.scoring import OBJECTIVES, seed_aggregate, slo_penalty
+from pytest_autotune.decide.slo import evaluate, parse_slo
+from pytest_autotune.results.records import (
     ConfigIdentity,
     DeploymentFacts,
     PointRecord,
     Trial,
     group_records,
 )
-from pytest_autotune.scoring import OBJECTIVES, seed_aggregate, slo_penalty
-from pytest_autotune.slo import evaluate, parse_slo
+from pytest_autotune.values import Metrics, Stat, WorkloadPoint
 
 
 def m(out: float, e2e: float, ttft: float = 0.05, tpot: float = 0.002) -> Metrics:

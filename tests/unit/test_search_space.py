@@ -12,9 +12,9 @@ import pytest
 
 from pytest_autotune.cases import load_case_file
 from pytest_autotune.cases.case import Case
+from pytest_autotune.cases.space import Choice, Range
 from pytest_autotune.errors import ConfigError
-from pytest_autotune.space import Choice, Range
-from pytest_autotune.strategy import (
+from pytest_autotune.search.strategy import (
     GridStrategy,
     Strategies,
     Strategy,

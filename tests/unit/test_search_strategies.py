@@ -11,19 +11,19 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from pytest_autotune import strategy_optuna
 from pytest_autotune.cases import case_from_marker
 from pytest_autotune.cases.case import Case
 from pytest_autotune.errors import ConfigError
-from pytest_autotune.model import Configuration, WorkloadPoint
-from pytest_autotune.results import ConfigIdentity, Outcome, PointRecord, Trial
-from pytest_autotune.strategy import (
+from pytest_autotune.results.records import ConfigIdentity, Outcome, PointRecord, Trial
+from pytest_autotune.search import optuna as strategy_optuna
+from pytest_autotune.search.optuna import OptunaStrategy
+from pytest_autotune.search.strategy import (
     RandomStrategy,
     SearchContext,
     SearchExhausted,
     make_builtin,
 )
-from pytest_autotune.strategy_optuna import OptunaStrategy
+from pytest_autotune.values import Configuration, WorkloadPoint
 
 
 def make_case(parameters: dict[str, Any], *, strategy: str = "random", trials: int = 4,

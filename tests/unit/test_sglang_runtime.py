@@ -55,8 +55,8 @@ def test_with_dp_attention_a_server_occupies_tp_size_gpus() -> None:
 
 def test_dp_attention_configurations_are_feasible_on_tp_size_gpus(tmp_path: Path) -> None:
     from pytest_autotune.backends.base import ServerSpec
+    from pytest_autotune.backends.feasibility import infeasible_before_launch
     from pytest_autotune.cases import load_case_file
-    from pytest_autotune.feasibility import infeasible_before_launch
 
     path = tmp_path / "dp.yaml"
     path.write_text("model: {path: meta-llama/Llama-3.1-8B-Instruct}\n"

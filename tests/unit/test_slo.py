@@ -4,9 +4,9 @@ import math
 
 import pytest
 
-from pytest_autotune.model import Metrics, Stat
-from pytest_autotune.slo import evaluate, failure_message, parse_slo, parse_slos
+from pytest_autotune.decide.slo import evaluate, failure_message, parse_slo, parse_slos
 from pytest_autotune.units import parse_duration, parse_ratio
+from pytest_autotune.values import Metrics, Stat
 
 
 def metrics(**kw: float) -> Metrics:

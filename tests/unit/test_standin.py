@@ -20,14 +20,14 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from pytest_autotune import tokenizers
+from pytest_autotune.bench import tokenizers
 from pytest_autotune.bench.estimate import template_tokens
 from pytest_autotune.bench.plan import Invocation
 from pytest_autotune.bench.results import RUN_FILE
 from pytest_autotune.bench.runner import BenchOutcome, BenchRequest, build_argv
 from pytest_autotune.errors import BenchError
-from pytest_autotune.model import Metrics, Workload, WorkloadPoint
 from pytest_autotune.sim.tokens import for_model
+from pytest_autotune.values import Metrics, Workload, WorkloadPoint
 
 from ..e2e.sim.conftest import Sim, free_port, start_sim
 from ..standin import SCRIPT, runner

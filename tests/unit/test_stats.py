@@ -13,9 +13,8 @@ import pytest
 from pytest_autotune.bench.intervals import NO_FLOOR, NoiseFloor, point_estimates, with_intervals
 from pytest_autotune.bench.results import read_runs
 from pytest_autotune.bench.samples import RequestSamples
-from pytest_autotune.model import Metrics, Stat
-from pytest_autotune.slo import Verdict, evaluate, fails, parse_slo
-from pytest_autotune.stats import (
+from pytest_autotune.decide.slo import Verdict, evaluate, fails, parse_slo
+from pytest_autotune.decide.stats import (
     INF,
     Interval,
     difference_interval,
@@ -28,6 +27,7 @@ from pytest_autotune.stats import (
     t_value,
     wilson_interval,
 )
+from pytest_autotune.values import Metrics, Stat
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "genai_bench"
 
@@ -247,7 +247,7 @@ def test_the_floor_adds_in_quadrature_with_the_t_interval_s_own_quantile() -> No
     """A ratio interval on few requests (t(3) = 3.18) widened by a 2 % floor: the standard errors
     add, and the result's quantile is t at the Welch–Satterthwaite df."""
     from pytest_autotune.bench.intervals import _widen
-    from pytest_autotune.stats import critical, welch_df
+    from pytest_autotune.decide.stats import critical, welch_df
 
     se = 1.0
     iv = Interval(100 - t_value(3) * se, 100 + t_value(3) * se, "ratio", 4, df=3)

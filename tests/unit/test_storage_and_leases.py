@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_autotune.backends.gpus import GpuPool
+from pytest_autotune.backends.leases import lease_port
 from pytest_autotune.errors import DeployError
-from pytest_autotune.gpus import GpuPool
-from pytest_autotune.leases import lease_port
-from pytest_autotune.report.storage import find_run, save_run
+from pytest_autotune.results.runs import find_run, save_run
 
 
 def test_runs_are_numbered_and_found(tmp_path: Path) -> None:

@@ -10,9 +10,8 @@ import pytest
 
 from pytest_autotune.cases import case_from_marker
 from pytest_autotune.cases.case import Case
-from pytest_autotune.model import Configuration, WorkloadPoint
-from pytest_autotune.results import ConfigIdentity, PointRecord, Trial
-from pytest_autotune.strategy import (
+from pytest_autotune.results.records import ConfigIdentity, PointRecord, Trial
+from pytest_autotune.search.strategy import (
     GridStrategy,
     Strategies,
     Strategy,
@@ -20,6 +19,7 @@ from pytest_autotune.strategy import (
     make_builtin,
     slot_name,
 )
+from pytest_autotune.values import Configuration, WorkloadPoint
 
 
 def make_case(name: str = "chat") -> Case:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_autotune.writable import check_outputs, unwritable
+from pytest_autotune.results.writable import check_outputs, unwritable
 
 
 def test_a_directory_made_on_demand_is_writable(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_autotune.grammar import configuration_scope
+from pytest_autotune.cases.grammar import configuration_scope
 
 
 @pytest.mark.parametrize(("nodeid", "scope"), [

@@ -21,16 +21,16 @@ from typing import Any
 
 import pytest
 
-from pytest_autotune import tokenizers
+from pytest_autotune.bench import tokenizers
 from pytest_autotune.bench.estimate import CLIENT_OVERHEAD_S, measure_point
 from pytest_autotune.bench.plan import Invocation
 from pytest_autotune.bench.results import read_runs
 from pytest_autotune.bench.runner import BenchRequest, build_argv
-from pytest_autotune.model import Metrics, Workload, WorkloadPoint
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import resolve
 from pytest_autotune.sim.sensitivity import percentile
 from pytest_autotune.sim.virtual import VirtualCluster
+from pytest_autotune.values import Metrics, Workload, WorkloadPoint
 
 from .test_genai_bench import genai_bench
 

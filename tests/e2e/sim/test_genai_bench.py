@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pytest_autotune import tokenizers
+from pytest_autotune.bench import tokenizers
 from pytest_autotune.bench.estimate import template_tokens
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

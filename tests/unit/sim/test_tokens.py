@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_autotune import tokenizers
+from pytest_autotune.bench import tokenizers
 from pytest_autotune.sim.tokens import BYTE_TEMPLATE, FAMILIES, Tokenizer, family_of, for_model
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -1,0 +1,1 @@
+"""Deploying configurations and measuring their points (pytest-free)."""

@@ -1,0 +1,107 @@
+"""The default implementations of pytest-autotune's hooks, all ``trylast``: a conftest or
+plugin implementing the same hook runs first and, for ``firstresult`` hooks, wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ..decide import scoring
+
+if TYPE_CHECKING:
+    from ..backends.base import Backend
+    from ..bench.runner import Runner
+    from ..cases.case import Case
+    from ..report.writers import ReportWriter
+    from ..results.records import RunReport, Trial
+    from ..search.strategy import Strategy
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_make_backend(config: pytest.Config, mode: str) -> Backend | None:
+    from ..backends.registry import make_backend
+    from .settings import Settings
+
+    return make_backend(Settings.from_config(config), mode)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_make_runner(config: pytest.Config) -> Runner | None:
+    from ..bench.runner import GenaiBenchRunner
+
+    return GenaiBenchRunner()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) -> \
+        Strategy | None:
+    from ..search.strategy import SearchContext, make_builtin
+    from .session import get_session
+
+    session = get_session(config)
+    settings = session.settings
+    study = settings.study
+    if study and "://" not in study:  # a journal file: relative to the root, as other paths
+        study = str(config.rootpath / Path(study).expanduser())
+
+    def pool_size() -> int | None:
+        """``gpus`` in constraints: the pool this run leases from (virtual in sim mode), the
+        virtual pool in estimate mode, none for an endpoint."""
+        pool = session.pool
+        if pool is not None:
+            return len(pool)
+        return settings.sim_gpus if session.capabilities.simulated else None
+
+    context = SearchContext(run_id=session.run_id,
+                            run_dir=settings.results_dir / "runs" / session.run_id, study=study,
+                            pool_size=pool_size)
+    return make_builtin(name, case, context)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> float | None:
+    score = scoring.score_trial(trial)
+    # the interval belongs to this score only: a conftest's own score hook leaves it unknown
+    trial.score_interval = scoring.score_interval(trial, score)
+    return score
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_select_best(config: pytest.Config, trials: list[Trial]) -> Trial | None:
+    return scoring.select_best(trials)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_autotune_generate_report(
+    config: pytest.Config, trials: list[Trial], best: dict[str, Trial | None]
+) -> RunReport:
+    from ..report.build import build_report
+    from ..results.runs import git_commit
+    from ..search.shortlist import stored
+    from .session import get_session
+
+    session = get_session(config)
+    report = build_report(trials, best, run_id=session.run_id, started=session.started,
+                          mode=session.settings.mode, commit=git_commit(config.rootpath))
+    shortlists = stored(session.settings.results_dir / "runs" / session.run_id)
+    if shortlists:
+        report.extra["shortlist"] = [s.to_dict() for s in shortlists]
+    return report
+
+
+def pytest_autotune_report_writers(config: pytest.Config) -> list[ReportWriter]:
+    import os
+
+    from ..report.ci import BenchmarkJsonWriter, MarkdownWriter
+    from ..report.writers import default_writers
+    from .session import get_session
+
+    settings = get_session(config).settings
+    writers = default_writers(html=settings.html if settings.html_enabled else False)
+    if settings.markdown is not None or os.environ.get("GITHUB_STEP_SUMMARY"):
+        writers.append(MarkdownWriter(settings.markdown))
+    if settings.benchmark_json is not None:
+        writers.append(BenchmarkJsonWriter(settings.benchmark_json))
+    return writers
