@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any
 
 import pytest
 
-from pytest_autotune.model import Metrics, Stat, WorkloadPoint
-from pytest_autotune.results import (
-    ConfigIdentity,
-    DeploymentFacts,
-    PointRecord,
-    Trial,
-    group_records,
-)
+from pytest_autotune.model import Metrics
+from pytest_autotune.results import Trial, group_records
 from pytest_autotune.scoring import OBJECTIVES, seed_aggregate, slo_penalty
-from pytest_autotune.slo import evaluate, parse_slo
+from pytest_autotune.slo import parse_slo
 
-
-def m(out: float, e2e: float, ttft: float = 0.05, tpot: float = 0.002) -> Metrics:
-    return Metrics(ttft=Stat(mean=ttft, p99=ttft * 2), tpot=Stat(mean=tpot),
-                   e2e=Stat(mean=e2e, p50=e2e, p90=e2e * 1.2, p99=e2e * 1.5),
-                   output_latency=Stat(), output_throughput=out, input_throughput=out,
-                   total_throughput=2 * out, request_throughput=1.0, num_requests=10,
-                   num_errors=0, run_duration=1.0)
-
-
-def record(config: str, c: int, metrics: Metrics | None, slos: list[Any], objective: str,
-           index: int = 0, outcome: Literal["passed", "failed"] = "passed",
-           gpus: list[str] | None = None) -> PointRecord:
-    verdicts = tuple(evaluate(slos, metrics)) if metrics else ()
-    identity = ConfigIdentity(case="k", source="k.yaml", config_id=config,
-                              config_key=f"k[{config}]", index=index, params={"x": index},
-                              objective=objective, steepness=0.1)
-    record = PointRecord(config=identity, point=WorkloadPoint("D(1,1)", c), outcome=outcome,
-                         metrics=metrics, verdicts=verdicts, expected_points=2,
-                         deployment=DeploymentFacts(gpus=tuple(gpus or ["0"])))
-    assert PointRecord.from_dict(record.to_dict()) == record  # crosses xdist as a dict
-    return record
+from .builders import metrics as m
+from .builders import record
 
 
 def trial(points: list[tuple[int, Metrics | None]], slos: list[Any], objective: str) -> Trial:
