@@ -70,9 +70,11 @@ def record(config: str, c: int, metrics: Metrics | None, slos: list[Any], object
 
 
 def scored_trial(index: int, score: float, se: float | None, df: float = INF,
-                 params: dict[str, int] | None = None) -> Trial:
+                 params: dict[str, int] | None = None,
+                 objective: str = "max_output_throughput") -> Trial:
     """A scored configuration whose score interval has standard error ``se`` on ``df``."""
     identity = ConfigIdentity(case="k", source="k.yaml", config_id=f"c{index}",
-                              config_key=f"c{index}", index=index, params=params or {})
+                              config_key=f"c{index}", index=index, params=params or {},
+                              objective=objective)
     return Trial(config=identity, score=score,
                  score_interval=around(score, se, df) if se is not None else None)
