@@ -8,12 +8,9 @@ import math
 import pytest
 
 from pytest_autotune.decide.gate import judge
-from pytest_autotune.decide.stats import INF, Interval, critical, difference_interval, t_value
+from pytest_autotune.decide.stats import INF, Interval, difference_interval, t_value
 
-
-def around(value: float, se: float, df: float = INF) -> Interval:
-    half = critical(df) * se
-    return Interval(value - half, value + half, "t", 3, df=df)
+from .builders import around
 
 
 def test_a_ten_percent_drop_of_three_pass_throughputs_is_a_regression() -> None:

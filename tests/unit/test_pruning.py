@@ -12,16 +12,16 @@ import pytest
 from pytest_autotune.backends.base import ServerHandle, ServerSpec
 from pytest_autotune.bench.intervals import NoiseFloor
 from pytest_autotune.bench.runner import BenchOutcome, BenchRequest, run
-from pytest_autotune.cases import case_from_marker
 from pytest_autotune.cases.case import Case
 from pytest_autotune.decide.pruning import Pruned, Watch, pruned_points, stop_reason
 from pytest_autotune.decide.slo import SLO, parse_slo
 from pytest_autotune.decide.stats import Interval
 from pytest_autotune.engine import deploy
 from pytest_autotune.engine.deploy import Deployment, PassPlan
-from pytest_autotune.plugin.settings import Settings
 from pytest_autotune.results.records import PointResult
 from pytest_autotune.values import Metrics, Stat, WorkloadPoint
+
+from .builders import make_case, settings
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "genai_bench" / "ms-grid"
 A, B = "D(100,100)", "N(200,50)/(40,10)"
@@ -147,13 +147,6 @@ def test_the_watch_reads_runs_as_they_finish_and_ignores_half_written_ones(
     assert watch.finished[order[0]].interval("ttft", "p50") is not None
 
 
-def make_case(slos: list[str], scenarios: list[str], levels: list[int]) -> Case:
-    return case_from_marker(
-        {"model": {"path": "m"}, "slo": slos,
-         "workload": {"scenarios": scenarios, "concurrency": levels, "max_requests": 8}},
-        source="t.py", default_name="t", base_dir=Path("."))
-
-
 class Replay:
     """A fake genai-bench: copies golden run files into the experiment folder one by one, and
     polls ``abort`` after each, as the real runner does while genai-bench runs."""
@@ -222,10 +215,7 @@ def make_deployment(tmp_path: Path, case: Case, bench: Replay, *, prune: bool = 
 
     config = Configuration(case.name, ())
     handle = ServerHandle("http://127.0.0.1:1", ServerSpec.from_case(case, config), [])
-    settings = Settings(mode="sim", results_dir=tmp_path, storage=tmp_path, verbose=False,
-                        strict=False, deploy_timeout=None, bench_timeout=None, endpoint=None,
-                        gpus=None, sim_gpus=8, sim_startup_scale=None, lock_dir=tmp_path)
-    return Deployment(case, config, handle, settings, tmp_path, case.workload.points(),
+    return Deployment(case, config, handle, settings(tmp_path), tmp_path, case.workload.points(),
                       runner=bench, passes=PassPlan(prune=prune))
 
 

@@ -12,17 +12,7 @@ from pytest_autotune.decide.ranking import confidence, decide, range_quantile, t
 from pytest_autotune.decide.stats import INF, Interval, critical, mean_interval, t_value
 from pytest_autotune.results.records import ConfigIdentity, Trial
 
-
-def trial(index: int, score: float, se: float | None, df: float = INF,
-          params: dict[str, int] | None = None) -> Trial:
-    """A scored configuration whose score interval has standard error ``se`` on ``df``."""
-    identity = ConfigIdentity(case="k", source="k.yaml", config_id=f"c{index}",
-                              config_key=f"c{index}", index=index, params=params or {})
-    interval = None
-    if se is not None:
-        half = critical(df) * se
-        interval = Interval(score - half, score + half, "t", 3, df=df)
-    return Trial(config=identity, score=score, score_interval=interval)
+from .builders import scored_trial as trial
 
 
 @pytest.mark.parametrize(("k", "df", "q"), [

@@ -1,44 +1,32 @@
-"""Objectives: the default (throughput under SLOs) and the earlier tool's, penalty included."""
+"""Objectives: the default (throughput under SLOs) and the earlier tool's, penalty included; the
+score's interval; the best of a case (select_best)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from pytest_autotune.decide.scoring import OBJECTIVES, seed_aggregate, slo_penalty
-from pytest_autotune.decide.slo import evaluate, parse_slo
-from pytest_autotune.results.records import (
-    ConfigIdentity,
-    DeploymentFacts,
-    PointRecord,
-    Trial,
-    group_records,
+from pytest_autotune.decide.scoring import (
+    OBJECTIVES,
+    better,
+    capacity_bracket,
+    score_builtin,
+    score_interval,
+    score_trial,
+    seed_aggregate,
+    select_best,
+    slo_penalty,
 )
-from pytest_autotune.values import Metrics, Stat, WorkloadPoint
+from pytest_autotune.decide.slo import parse_slo
+from pytest_autotune.decide.stats import INF, Interval, critical
+from pytest_autotune.results.records import Trial, group_records
+from pytest_autotune.values import Metrics
 
-
-def m(out: float, e2e: float, ttft: float = 0.05, tpot: float = 0.002) -> Metrics:
-    return Metrics(ttft=Stat(mean=ttft, p99=ttft * 2), tpot=Stat(mean=tpot),
-                   e2e=Stat(mean=e2e, p50=e2e, p90=e2e * 1.2, p99=e2e * 1.5),
-                   output_latency=Stat(), output_throughput=out, input_throughput=out,
-                   total_throughput=2 * out, request_throughput=1.0, num_requests=10,
-                   num_errors=0, run_duration=1.0)
-
-
-def record(config: str, c: int, metrics: Metrics | None, slos: list[Any], objective: str,
-           index: int = 0, outcome: Literal["passed", "failed"] = "passed",
-           gpus: list[str] | None = None) -> PointRecord:
-    verdicts = tuple(evaluate(slos, metrics)) if metrics else ()
-    identity = ConfigIdentity(case="k", source="k.yaml", config_id=config,
-                              config_key=f"k[{config}]", index=index, params={"x": index},
-                              objective=objective, steepness=0.1)
-    record = PointRecord(config=identity, point=WorkloadPoint("D(1,1)", c), outcome=outcome,
-                         metrics=metrics, verdicts=verdicts, expected_points=2,
-                         deployment=DeploymentFacts(gpus=tuple(gpus or ["0"])))
-    assert PointRecord.from_dict(record.to_dict()) == record  # crosses xdist as a dict
-    return record
+from .builders import around, record, scored_trial
+from .builders import metrics as m
 
 
 def trial(points: list[tuple[int, Metrics | None]], slos: list[Any], objective: str) -> Trial:
@@ -93,3 +81,89 @@ def test_hard_failed_points_are_dropped_before_averaging() -> None:
     t = trial([(1, m(500, 0.2)), (4, m(900, 0.9))], [slo], "minimize_latency")
     agg = seed_aggregate(t.points)
     assert agg is not None and agg["mean_e2e_latency"] == pytest.approx(0.2)
+
+
+# -- the score's interval and the choice of the best ---------------------------------------------
+def test_the_throughput_score_carries_the_interval_of_the_point_that_scored() -> None:
+    """c8 reaches more tokens but misses TTFT: the score and its interval are c1's."""
+    slos = [parse_slo("ttft.p99 <= 200ms")]
+    c1 = m(500, 0.2, intervals={"output_throughput": around(500, 10)})
+    c8 = m(3000, 0.5, ttft=0.2, intervals={"output_throughput": around(3000, 10)})
+    t = trial([(1, c1), (8, c8)], slos, "max_output_throughput")
+    score_builtin(t)
+    assert t.score == 500 and t.score_interval == around(500, 10)
+
+
+def test_a_throughput_open_on_one_side_gives_the_score_no_interval() -> None:
+    t = trial([(1, m(500, 0.2, intervals={"output_throughput": Interval(450, INF)}))], [],
+              "max_output_throughput")
+    score_builtin(t)
+    assert t.score == 500 and t.score_interval is None
+    assert score_interval(t, None) is None
+
+
+def test_an_earlier_tool_score_carries_the_relative_interval_of_its_mean() -> None:
+    """Mean latency 0.3 s over two points whose means have standard errors 0.01 and 0.02 (many
+    degrees of freedom): the mean's is √(0.01² + 0.02²)/2, carried over relatively."""
+    points: list[tuple[int, Metrics | None]] = [
+        (1, m(500, 0.2, intervals={"e2e.mean": around(0.2, 0.01)})),
+        (4, m(900, 0.4, intervals={"e2e.mean": around(0.4, 0.02)}))]
+    t = trial(points, [], "minimize_latency")
+    score_builtin(t)
+    assert t.score == pytest.approx(0.3) and t.score_interval is not None
+    half = critical(INF) * math.sqrt(0.01**2 + 0.02**2) / 2
+    assert (t.score_interval.low, t.score_interval.high) == pytest.approx((0.3 - half,
+                                                                           0.3 + half))
+    one_missing = trial([points[0], (4, m(900, 0.4))], [], "minimize_latency")
+    score_builtin(one_missing)
+    assert one_missing.score is not None and one_missing.score_interval is None
+
+
+def capacity_trial(probes: list[tuple[int, float]]) -> Trial:
+    """A capacity search's probes (load, ttft mean) under ``ttft.p99 <= 200ms``."""
+    slos = [parse_slo("ttft.p99 <= 200ms")]
+    records = [record("a", c, m(500, 0.2, ttft=ttft), slos, "maximize_capacity")
+               for c, ttft in probes]
+    records = [replace(r, config=replace(r.config, capacity="D(1,1)")) for r in records]
+    [t] = group_records(records)
+    return t
+
+
+def test_capacity_is_the_highest_load_that_held_and_its_bracket_the_interval() -> None:
+    """Held at 1, 2, 4 and 5 users, missed at 6 and 8: capacity 5, known to within [5, 6]."""
+    t = capacity_trial([(1, 0.05), (2, 0.05), (4, 0.08), (8, 0.2), (6, 0.15), (5, 0.09)])
+    assert capacity_bracket(t) == (5, 6)
+    score_builtin(t)
+    assert t.score == 5 and t.score_interval is not None
+    assert (t.score_interval.low, t.score_interval.high) == (5, 6)
+
+
+def test_a_capacity_held_to_the_highest_load_has_no_ceiling_and_no_interval() -> None:
+    t = capacity_trial([(1, 0.05), (2, 0.05), (4, 0.05)])
+    assert capacity_bracket(t) == (4, None)
+    score_builtin(t)
+    assert t.score == 4 and t.score_interval is None
+    missed = capacity_trial([(1, 0.2)])
+    assert capacity_bracket(missed) == (None, None) and score_trial(missed) is None
+
+
+def test_select_best_prefers_among_ties_and_ignores_unscored_trials() -> None:
+    """Equal configurations are tied; the one with fewer non-default flags wins."""
+    leader = scored_trial(0, 100, 2.0, 2, params={"tp-size": 2})
+    other = scored_trial(1, 97, 2.0, 2)
+    unscored = Trial(config=replace(other.config, config_id="c2", config_key="c2", index=2))
+    assert select_best([leader, other, unscored]) is other
+    assert select_best([unscored]) is None and select_best([]) is None
+
+
+def test_select_best_takes_the_leader_when_scores_have_no_interval() -> None:
+    """A conftest's score has no interval: ties cannot be judged, the highest score wins."""
+    leader = scored_trial(1, 1.0, None, params={"tp-size": 2})
+    assert select_best([scored_trial(0, 0.0, None), leader]) is leader
+
+
+def test_select_best_follows_the_objective_s_direction() -> None:
+    fast, slow = (scored_trial(i, v, 0.001, objective="minimize_latency")
+                  for i, v in ((0, 0.2), (1, 0.4)))
+    assert select_best([slow, fast]) is fast
+    assert better(0.2, 0.4, "minimize") and not better(0.2, 0.4, "maximize")
