@@ -25,7 +25,7 @@ from ..sim.tokens import FAMILIES, Family
 
 __all__ = ["BUILTIN_TOKENIZER", "cache_root", "directory"]
 
-BUILTIN_TOKENIZER = Path(__file__).resolve().parent / "data" / "tokenizer"
+BUILTIN_TOKENIZER = Path(__file__).resolve().parents[1] / "data" / "tokenizer"
 #: bump when what is written changes, so that stale cached directories are not used
 FORMAT = 2
 
