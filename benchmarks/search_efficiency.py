@@ -91,7 +91,8 @@ from pytest_autotune.decide.slo import evaluate
 from pytest_autotune.errors import BenchError
 from pytest_autotune.results.records import ConfigIdentity, Outcome, PointResult, Trial
 from pytest_autotune.runtimes.sglang import flag_args
-from pytest_autotune.search.strategy import RandomStrategy, SearchContext, SearchExhausted
+from pytest_autotune.search.base import SearchContext, SearchExhausted
+from pytest_autotune.search.randomized import RandomStrategy
 from pytest_autotune.sim.cli import parse_args
 from pytest_autotune.sim.config import resolve
 from pytest_autotune.sim.virtual import VirtualCluster

@@ -19,8 +19,8 @@ _PUBLIC = {
     "Interval": "decide.stats",
     "Trial": "results.records",
     "RunReport": "results.records",
-    "Strategy": "search.strategy",
-    "SearchExhausted": "search.strategy",
+    "Strategy": "search.base",
+    "SearchExhausted": "search.base",
     "Backend": "backends.base",
     "ReportWriter": "report.writers",
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pytest_autotune.plugin.settings import OPTIONS
+from pytest_autotune.settings import OPTIONS
 
 TARGET = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_autotune.backends.base import Backend, DeployContext, ServerHandle, ServerSpec
 from pytest_autotune.backends.sim import SimBackend
-from pytest_autotune.plugin.settings import Settings
+from pytest_autotune.plugin.options import settings_from_config
 
 RELAYED = Path("relayed.txt")
 
@@ -43,6 +43,6 @@ class RelayBackend:
 def pytest_autotune_make_backend(config: pytest.Config, mode: str) -> Backend | None:
     if mode != "relay":
         return None
-    settings = Settings.from_config(config)
+    settings = settings_from_config(config)
     return RelayBackend(SimBackend(lock_dir=settings.lock_dir, pool_size=settings.sim_gpus,
                                    startup_scale=settings.sim_startup_scale))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..plugin.settings import Settings
+from ..settings import Settings
 from .base import Backend
 
 

@@ -26,8 +26,8 @@ from ..bench.samples import RequestSamples
 from ..cases.case import Case
 from ..decide.pruning import Pruned, Watch
 from ..errors import BenchError, DeployError
-from ..plugin.settings import Settings
 from ..results.records import DeploymentFacts, served_by_simulator
+from ..settings import Settings
 from ..values import Configuration, Metrics, WorkloadPoint
 
 Sink = Callable[[str], object]

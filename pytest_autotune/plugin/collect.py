@@ -33,7 +33,7 @@ class CaseFile(pytest.File):
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         from ..cases import load_case_file
-        from ..search.strategy import slot_name
+        from ..search.base import slot_name
 
         try:
             display = str(self.path.relative_to(self.config.rootpath))

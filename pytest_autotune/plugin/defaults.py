@@ -16,15 +16,15 @@ if TYPE_CHECKING:
     from ..cases.case import Case
     from ..report.writers import ReportWriter
     from ..results.records import RunReport, Trial
-    from ..search.strategy import Strategy
+    from ..search.base import Strategy
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_autotune_make_backend(config: pytest.Config, mode: str) -> Backend | None:
     from ..backends.registry import make_backend
-    from .settings import Settings
+    from .options import settings_from_config
 
-    return make_backend(Settings.from_config(config), mode)
+    return make_backend(settings_from_config(config), mode)
 
 
 @pytest.hookimpl(trylast=True)
@@ -37,7 +37,8 @@ def pytest_autotune_make_runner(config: pytest.Config) -> Runner | None:
 @pytest.hookimpl(trylast=True)
 def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) -> \
         Strategy | None:
-    from ..search.strategy import SearchContext, make_builtin
+    from ..search.base import SearchContext
+    from ..search.strategies import make_builtin
     from .session import get_session
 
     session = get_session(config)

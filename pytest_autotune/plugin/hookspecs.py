@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..cases.case import Case
     from ..report.writers import ReportWriter
     from ..results.records import RunReport, Trial
-    from ..search.strategy import Strategy
+    from ..search.base import Strategy
 
 
 @pytest.hookspec(firstresult=True)
@@ -71,7 +71,7 @@ def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) 
 
     Example (the grid, collected as trial slots)::
 
-        from pytest_autotune.search.strategy import GridStrategy
+        from pytest_autotune.search.grid import GridStrategy
 
         def pytest_autotune_make_strategy(config, case, name):
             if name == "grid":

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from . import settings as _settings
 from .fixtures import (
     autotune_bench,
     autotune_configuration,
@@ -24,6 +23,7 @@ from .fixtures import (
     autotune_session,
     autotune_slo,
 )
+from .options import addoptions
 from .session import SESSION_KEY, TERMINAL_FD, AutotuneSession, get_session
 
 __all__ = [
@@ -40,7 +40,7 @@ MARKER_HELP = (
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    _settings.addoptions(parser)
+    addoptions(parser)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

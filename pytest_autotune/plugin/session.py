@@ -32,7 +32,8 @@ from ..results.records import (
     RunReport,
     Trial,
 )
-from ..search.strategy import SearchExhausted, Strategies, UnknownStrategy
+from ..search.base import SearchExhausted, UnknownStrategy
+from ..search.strategies import Strategies
 from ..values import Configuration, WorkloadPoint
 from .items import (
     ITEM_KEY,
@@ -47,7 +48,7 @@ from .items import (
     judge,
     junit_properties,
 )
-from .settings import Settings
+from .options import settings_from_config
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, Capabilities
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from ..engine.deploy import Deployment, DeploymentService
     from ..report.writers import ReportWriter, WriteContext
     from ..results.store import ResultsStore
-    from ..search.strategy import Strategy
+    from ..search.base import Strategy
     from .baseline import BaselineGate
     from .progress import ProgressPlugin
 
@@ -76,7 +77,7 @@ def get_session(config: pytest.Config) -> AutotuneSession:
 class AutotuneSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.settings = Settings.from_config(config)
+        self.settings = settings_from_config(config)
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
         self.run_id: str = (workerinput or {}).get("autotune_run_id") or new_run_id()
@@ -110,7 +111,7 @@ class AutotuneSession:
 
     # -- services -----------------------------------------------------------------------------
     def _make_backend(self) -> Backend:
-        from .settings import MODES
+        from ..settings import MODES
 
         mode = self.settings.mode
         backend = self.config.hook.pytest_autotune_make_backend(config=self.config, mode=mode)
@@ -238,7 +239,7 @@ class AutotuneSession:
 
         from ..errors import AutotuneWarning
         from ..search import shortlist
-        from ..search.strategy import SearchContext, admission
+        from ..search.base import SearchContext, admission
 
         pool = len(self.pool) if self.pool is not None else 0
         admit = admission(case, SearchContext(pool_size=lambda: pool or self.settings.sim_gpus))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from .strategy import (
+from .base import (
     SearchContext,
     SearchExhausted,
     admission,

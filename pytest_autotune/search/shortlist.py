@@ -27,8 +27,8 @@ from ..backends.estimate import EstimateBackend
 from ..cases.case import Case
 from ..decide.slo import evaluate, fails
 from ..errors import BenchError, DeployError, Infeasible
-from ..plugin.settings import Settings
 from ..results.records import ConfigIdentity, DeploymentFacts, Outcome, PointRecord, Trial
+from ..settings import Settings
 from ..values import Configuration, Metrics, WorkloadPoint
 
 Scorer = Callable[[Trial], float | None]

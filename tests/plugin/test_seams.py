@@ -37,7 +37,7 @@ slo:
 RELAY = (Path(__file__).parents[1] / "relay.py").read_text()
 
 SLOTS = """\
-from pytest_autotune.search.strategy import GridStrategy
+from pytest_autotune.search.grid import GridStrategy
 
 
 def pytest_autotune_make_strategy(config, case, name):
@@ -186,7 +186,7 @@ COUNTING = """\
 import json
 
 from pytest_autotune.plugin.defaults import pytest_autotune_score_trial as default_score
-from pytest_autotune.search.strategy import GridStrategy
+from pytest_autotune.search.grid import GridStrategy
 
 
 def log(*entry):

@@ -10,8 +10,8 @@ from pytest_autotune.cases import case_from_marker
 from pytest_autotune.cases.case import Case
 from pytest_autotune.decide.slo import evaluate
 from pytest_autotune.decide.stats import INF, Interval, critical
-from pytest_autotune.plugin.settings import Settings
 from pytest_autotune.results.records import ConfigIdentity, DeploymentFacts, PointRecord, Trial
+from pytest_autotune.settings import Settings
 from pytest_autotune.values import Metrics, Stat, WorkloadPoint
 
 

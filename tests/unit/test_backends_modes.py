@@ -86,7 +86,7 @@ def test_the_sim_slowdown_option_overrides_the_cases(tmp_path: Path) -> None:
     from pytest_autotune.backends.registry import make_backend
     from pytest_autotune.backends.sim import SimBackend
     from pytest_autotune.cases.case import SimSettings
-    from pytest_autotune.plugin.settings import Settings
+    from pytest_autotune.settings import Settings
 
     settings = Settings(mode="sim", results_dir=tmp_path, storage=tmp_path, verbose=False,
                         strict=False, deploy_timeout=None, bench_timeout=None, endpoint=None,

@@ -25,14 +25,11 @@ from pytest_autotune.cases.constraints import (
     did_you_mean,
 )
 from pytest_autotune.errors import ConfigError
+from pytest_autotune.search.base import SearchContext, SearchExhausted
+from pytest_autotune.search.grid import GridStrategy
 from pytest_autotune.search.optuna import OptunaStrategy
-from pytest_autotune.search.strategy import (
-    GridStrategy,
-    RandomStrategy,
-    SearchContext,
-    SearchExhausted,
-    make_builtin,
-)
+from pytest_autotune.search.randomized import RandomStrategy
+from pytest_autotune.search.strategies import make_builtin
 
 # -- the evaluator ----------------------------------------------------------------------------
 
@@ -381,7 +378,8 @@ def test_random_gives_up_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -
     space = {"mem-fraction-static": {"low": 0.5, "high": 0.9}}
     case = marker_case(space, ["mem-fraction-static >= 0.85"], strategy="random", trials=10)
     strategy = RandomStrategy(case)
-    monkeypatch.setattr("pytest_autotune.search.strategy.MAX_DRAWS", 1)  # one draw in eight passes
+    # one draw in eight passes
+    monkeypatch.setattr("pytest_autotune.search.randomized.MAX_DRAWS", 1)
     with pytest.raises(SearchExhausted, match=r"no configuration of par that satisfies the "
                        r"constraints and is not measured yet in \d+ draws \(loosen the "
                        r"constraints or widen the space\)"):

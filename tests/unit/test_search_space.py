@@ -14,13 +14,9 @@ from pytest_autotune.cases import load_case_file
 from pytest_autotune.cases.case import Case
 from pytest_autotune.cases.space import Choice, Range
 from pytest_autotune.errors import ConfigError
-from pytest_autotune.search.strategy import (
-    GridStrategy,
-    Strategies,
-    Strategy,
-    UnknownStrategy,
-    make_builtin,
-)
+from pytest_autotune.search.base import Strategy, UnknownStrategy
+from pytest_autotune.search.grid import GridStrategy
+from pytest_autotune.search.strategies import Strategies, make_builtin
 
 CASE = """\
 name: chat

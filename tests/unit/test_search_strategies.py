@@ -16,13 +16,10 @@ from pytest_autotune.cases.case import Case
 from pytest_autotune.errors import ConfigError
 from pytest_autotune.results.records import ConfigIdentity, Outcome, PointRecord, Trial
 from pytest_autotune.search import optuna as strategy_optuna
+from pytest_autotune.search.base import SearchContext, SearchExhausted
 from pytest_autotune.search.optuna import OptunaStrategy
-from pytest_autotune.search.strategy import (
-    RandomStrategy,
-    SearchContext,
-    SearchExhausted,
-    make_builtin,
-)
+from pytest_autotune.search.randomized import RandomStrategy
+from pytest_autotune.search.strategies import make_builtin
 from pytest_autotune.values import Configuration, WorkloadPoint
 
 

@@ -11,14 +11,9 @@ import pytest
 from pytest_autotune.cases import case_from_marker
 from pytest_autotune.cases.case import Case
 from pytest_autotune.results.records import ConfigIdentity, PointRecord, Trial
-from pytest_autotune.search.strategy import (
-    GridStrategy,
-    Strategies,
-    Strategy,
-    UnknownStrategy,
-    make_builtin,
-    slot_name,
-)
+from pytest_autotune.search.base import Strategy, UnknownStrategy, slot_name
+from pytest_autotune.search.grid import GridStrategy
+from pytest_autotune.search.strategies import Strategies, make_builtin
 from pytest_autotune.values import Configuration, WorkloadPoint
 
 

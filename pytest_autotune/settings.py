@@ -1,5 +1,6 @@
 """Options, ini keys and environment variables, resolved once into a frozen :class:`Settings`
-(the core reads the values; only resolving them touches pytest's config).
+(pytest-free: ``plugin/options.py`` registers the options and reads pytest's config; the values
+are parsed and checked here).
 
 Precedence: command line > environment > ini file > default. Every option has an ini twin
 (``--autotune-mode`` ↔ ``autotune_mode``) and an environment variable (``AUTOTUNE_MODE``); errors
@@ -14,12 +15,9 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-if TYPE_CHECKING:
-    import pytest
-
-from ..units import parse_duration
+from .units import parse_duration
 
 #: the modes this package deploys itself; a ``pytest_autotune_make_backend`` implementation
 #: may add others (the session checks the chosen mode against the hook at configure time)
@@ -90,7 +88,7 @@ def _size(value: str) -> str:
 
 def _noise_floor(value: str) -> tuple[float, float]:
     """``2%`` (tail latencies: 2.5 × that) or ``2%,5%`` (central, tail)."""
-    from ..units import parse_ratio
+    from .units import parse_ratio
 
     parts = [p.strip() for p in value.split(",") if p.strip()]
     if not 1 <= len(parts) <= 2:
@@ -103,7 +101,7 @@ def _noise_floor(value: str) -> tuple[float, float]:
 
 
 def _ratio(value: str) -> float:
-    from ..units import parse_ratio
+    from .units import parse_ratio
 
     number = parse_ratio(value)
     if not 0 <= number < 1:
@@ -131,7 +129,7 @@ def _strategy(value: str) -> str:
 
 
 def _ulimits(value: str) -> str:
-    from ..backends.container import parse_ulimits
+    from .backends.container import parse_ulimits
 
     parse_ulimits(value)
     return value.strip()
@@ -315,27 +313,13 @@ OPTIONS: tuple[Option[Any], ...] = (
 BY_DEST = {o.dest: o for o in OPTIONS}
 
 
-def _raw(config: pytest.Config, option: Option[Any]) -> tuple[Any, str]:
-    value = config.getoption(option.dest, default=None)
-    if value is not None:
-        return value, option.cli
-    env = os.environ.get(option.env)
-    if env is not None and env != "":
-        return env, f"environment variable {option.env}"
-    ini = config.getini(option.ini)
-    if ini not in (None, "", []):
-        return ini, f"ini option {option.ini}"
-    return None, "default"
+class SettingsError(ValueError):
+    """A bad option value, with where it came from (the plugin shows it as a usage error)."""
 
 
-def _usage_error(message: str) -> Exception:
-    import pytest  # settings are read from pytest's config; the core only uses the values
-
-    return pytest.UsageError(message)
-
-
-def resolve(config: pytest.Config, option: Option[T]) -> T:
-    raw, source = _raw(config, option)
+def parse(option: Option[T], raw: Any, source: str) -> T:
+    """One option's value from its raw text (None: the default); ``source`` names where the
+    text came from, for the error."""
     if raw is None:
         return option.default
     if option.flag and isinstance(raw, bool):
@@ -343,7 +327,7 @@ def resolve(config: pytest.Config, option: Option[T]) -> T:
     try:
         return option.parse(str(raw) if not isinstance(raw, bool) else raw)  # type: ignore[arg-type]
     except ValueError as exc:
-        raise _usage_error(f"{source}: {exc}") from None
+        raise SettingsError(f"{source}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -392,9 +376,9 @@ class Settings:
     backend_options: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: pytest.Config) -> Settings:
-        values = {o.dest: resolve(config, o) for o in OPTIONS}
-        root = config.rootpath
+    def from_values(cls, values: Mapping[str, Any], root: Path) -> Settings:
+        """Settings from every option's parsed value (by ``dest``); relative paths are taken
+        from ``root`` (pytest's rootdir)."""
 
         def path(value: str) -> Path:
             p = Path(value).expanduser()
@@ -404,7 +388,7 @@ class Settings:
         mode = values["autotune_mode"]
         endpoint = values["autotune_endpoint"]
         if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-            raise _usage_error(f"--autotune-endpoint must be an http(s) URL, got {endpoint!r}")
+            raise SettingsError(f"--autotune-endpoint must be an http(s) URL, got {endpoint!r}")
         return cls(
             mode=mode,
             results_dir=path(values["autotune_results_dir"]),
@@ -448,16 +432,3 @@ class Settings:
         if name not in self.backend_options:
             raise KeyError(f"no backend option --autotune-{name}")
         return self.backend_options[name]
-
-
-def addoptions(parser: pytest.Parser) -> None:
-    group = parser.getgroup("autotune", "pytest-autotune: tune and guard inference servers")
-    for option in OPTIONS:
-        if option.flag:
-            group.addoption(option.cli, action="store_true", default=None, dest=option.dest,
-                            help=option.help.replace("%", "%%"))  # argparse formats help
-            parser.addini(option.ini, option.help, type="bool", default=False)
-        else:
-            group.addoption(option.cli, action="store", default=None, dest=option.dest,
-                            metavar=option.metavar, help=option.help.replace("%", "%%"))
-            parser.addini(option.ini, option.help, default=None)
