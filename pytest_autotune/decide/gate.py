@@ -14,66 +14,17 @@ run on a case's best score or on missing cases, configurations and points) and b
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 from ..values import Metrics, stat_key
+from .change import DEFAULT_THRESHOLD, Change, ChangeVerdict
 from .slo import COUNTED, SLO
 from .stats import Interval, difference_interval
 
-if TYPE_CHECKING:  # results.py carries Change objects: import it for types only
+if TYPE_CHECKING:
     from ..results.records import CaseReport, PointResult, RunReport
-
-DEFAULT_THRESHOLD = 0.05
-ChangeVerdict = Literal["regression", "worse within threshold", "improvement", "within noise",
-                        "unresolved"]
-
-
-@dataclass(frozen=True)
-class Change:
-    """One metric, baseline → this run."""
-
-    metric: str
-    higher_is_better: bool
-    old: float
-    new: float
-    interval: Interval | None  # of the relative change
-    verdict: ChangeVerdict
-    threshold: float = DEFAULT_THRESHOLD
-
-    @property
-    def relative(self) -> float:
-        return (self.new - self.old) / abs(self.old) if self.old else math.inf
-
-    def text(self) -> str:
-        ci = ""
-        if self.interval is not None and self.interval.bounded:
-            ci = f" (95 % CI {self.interval.low:+.1%} … {self.interval.high:+.1%})"
-        tail = {
-            "regression": f", beyond the {self.threshold:.0%} threshold",
-            "worse within threshold": f", worse but within the {self.threshold:.0%} threshold",
-            "improvement": ", an improvement",
-            "within noise": ", within the noise",
-            "unresolved": ", too few requests to tell (open interval)",
-        }[self.verdict]
-        return f"{self.metric} {self.relative:+.1%}{ci}{tail}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "higher_is_better": self.higher_is_better,
-                "old": self.old, "new": self.new, "relative": self.relative,
-                "interval": self.interval.to_dict() if self.interval else None,
-                "verdict": self.verdict, "threshold": self.threshold}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Change:
-        iv = data.get("interval")
-        return cls(str(data["metric"]), bool(data["higher_is_better"]), float(data["old"]),
-                   float(data["new"]), Interval.from_dict(iv) if iv else None,
-                   data.get("verdict", "within noise"),
-                   float(data.get("threshold", DEFAULT_THRESHOLD)))
-
 
 def judge(metric: str, higher_is_better: bool, old: float, old_iv: Interval | None, new: float,
           new_iv: Interval | None, threshold: float) -> Change:

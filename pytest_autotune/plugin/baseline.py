@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..decide.gate import Baseline, Change, GateResult, compare_runs
+from ..decide.change import Change
+from ..decide.gate import Baseline, GateResult, compare_runs
 from ..engine.deploy import GATE_PASSES
 from ..results.records import kind_text
 from .items import ITEM_KEY, MEASUREMENT_KEY

@@ -18,7 +18,7 @@ from ..results.records import DeploymentFacts, Outcome, PointRecord
 
 if TYPE_CHECKING:
     from ..cases.case import Case
-    from ..decide.gate import Change
+    from ..decide.change import Change
     from ..decide.slo import Verdict
     from ..search.capacity import CapacityResult
     from ..values import Capacity, Configuration, Metrics, WorkloadPoint

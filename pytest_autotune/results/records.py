@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..decide.gate import Change
+from ..decide.change import Change
 from ..decide.slo import Verdict
 from ..decide.stats import Interval
 from ..values import FlagValue, Metrics, WorkloadPoint

@@ -14,7 +14,8 @@ import pytest
 
 from pytest_autotune.backends.base import Capabilities
 from pytest_autotune.cli import main
-from pytest_autotune.decide.gate import Change, GateResult
+from pytest_autotune.decide.change import Change
+from pytest_autotune.decide.gate import GateResult
 from pytest_autotune.decide.stats import Interval
 from pytest_autotune.errors import AutotuneWarning
 from pytest_autotune.plugin.baseline import load_baselines, measured_kind, summary_lines
