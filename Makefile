@@ -32,7 +32,7 @@ docker-engine:
 	@scripts/ensure-docker-engine
 
 test: $(STAMP)
-	scripts/run-tests $(BIN)/pytest
+	scripts/run-tests $(BIN)/pytest --durations=40
 
 lint: $(STAMP)
 	$(BIN)/ruff check pytest_autotune tests benchmarks scripts

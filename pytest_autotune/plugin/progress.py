@@ -1,4 +1,4 @@
-"""``--autotune-progress``: the pytest side of the live progress (the parts are progress.py's).
+"""``--autotune-progress``: the pytest side of the live progress (the parts are report/live.py's).
 
 Registered by ``pytest_configure`` as ``autotune-progress``. Where items run, a tracker follows
 the running item and reads genai-bench's progress lines from the runner's output sink. Only the

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from .progress import ProgressPlugin
 
 SESSION_KEY = pytest.StashKey["AutotuneSession"]()
-#: a duplicate of the terminal's fd, taken before pytest starts capturing (plugin.py)
+#: a duplicate of the terminal's fd, taken before pytest starts capturing (main.py)
 TERMINAL_FD = pytest.StashKey[int]()
 
 
@@ -98,9 +98,9 @@ class AutotuneSession:
         self.written: list[Path] = []
         self.swept_at_end: list[str] = []
         self.failures: list[str] = []
-        #: ``--autotune-baseline``: the gate plugin (gating.py), registered when one is set
+        #: ``--autotune-baseline``: the gate plugin (baseline.py), registered when one is set
         self.gate: BaselineGate | None = None
-        #: ``--autotune-progress``: the live status plugin (progress_plugin.py)
+        #: ``--autotune-progress``: the live status plugin (progress.py)
         self.progress: ProgressPlugin | None = None
         #: lines shown after collection (configurations constraints excluded, ...)
         self.notes: list[str] = []

@@ -1,6 +1,6 @@
 """Live progress of the points being benchmarked: statuses, where they travel, how they show.
 
-pytest-free (``progress_plugin.py`` wires it into pytest). A process that runs items turns the
+pytest-free (``plugin/progress.py`` wires it into pytest). A process that runs items turns the
 progress lines of its genai-bench (``bench/progress.py``) into the :class:`Status` of its running
 item with a :class:`Tracker`. In one process the tracker updates the :class:`Board` directly;
 an xdist worker has no terminal, so a :class:`FolderPublisher` writes its status to
