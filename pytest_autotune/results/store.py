@@ -28,7 +28,7 @@ class ResultsStore:
                  score: Scorer | None = None) -> None:
         self.journal = journal
         self.on_complete = on_complete
-        self.score = score
+        self.scorer = score
         self.records: list[PointRecord] = []
         self._trials: dict[str, Trial] = {}
         self._completed: set[str] = set()
@@ -65,9 +65,9 @@ class ResultsStore:
     def record_score(self, trial: Trial) -> None:
         """Score ``trial`` and record its score and interval on it (a completed trial of this
         run, or one of a ``--lf`` merge)."""
-        if self.score is None:
+        if self.scorer is None:
             return
-        result = Score.of(self.score(trial))
+        result = Score.of(self.scorer(trial))
         trial.score = result.value if result is not None else None
         trial.score_interval = result.interval if result is not None else None
 
