@@ -145,14 +145,10 @@ def run_case(case: Case, seed: int, *, slowdown: float = 1.0, repeats: int = 1,
                                     expected_points=len(combined)))
         records += mine
         [trial] = group_records(mine)
-        scoring.score_builtin(trial)
-        field.append(trial)
-    trials = group_records(records)
-    for trial in trials:
-        scoring.score_builtin(trial)
-    best = decide(trials, "maximize").best
-    report = build_report(trials, {case.name: best}, run_id=f"s{seed}", started=0.0,
-                          mode="sim", commit="bench")
+        field.append(scoring.with_builtin_score(trial))
+    trials = [scoring.with_builtin_score(t) for t in group_records(records)]
+    report = build_report(trials, {case.name: decide(trials, "maximize")}, run_id=f"s{seed}",
+                          started=0.0, mode="sim", commit="bench")
     return report, spent
 
 

@@ -39,8 +39,7 @@ def provisional_trial(case: Case, config: Configuration,
     trial = Trial(config=ConfigIdentity.of(case, config), expected_points=len(results))
     trial.points = [PointResult(point, "passed", metrics, tuple(evaluate(case.slos, metrics)))
                     for point, metrics in sorted(results.items())]
-    scoring.score_builtin(trial)
-    return trial
+    return scoring.with_builtin_score(trial)
 
 
 def resolvable(verdict: Verdict, passes_done: int, cap: int) -> bool:

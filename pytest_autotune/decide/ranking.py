@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..results.records import Trial
 from ..runtimes.sglang import gpus_needed, non_default_flags
@@ -73,21 +73,35 @@ class Tie:
     interval: Interval
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decision:
-    """What the data says about a case's best configuration."""
+    """What the data says about a case's best configuration: the default
+    ``pytest_autotune_select_best`` returns one, and the report shows it as it is."""
 
     best: Trial | None
+    #: the leader by score (the best, unless a tie was broken by :data:`PREFERENCE`)
     leader: Trial | None = None
-    tied: list[Tie] = field(default_factory=list)
+    #: the configurations tied with the best, in grid order
+    tied: tuple[Tie, ...] = ()
     #: P(no other configuration is better than the best), Welch t approximation; None unknown
     confidence: float | None = None
     #: why the best is the best, in words
     reason: str = ""
+    #: the best was named by a project's ``pytest_autotune_select_best``, not by the ranking
+    chosen_by_project: bool = False
 
     @property
     def tied_ids(self) -> list[str]:
         return [t.trial.config_id for t in self.tied]
+
+
+#: the reason a configuration a project's hook named is the best
+PROJECT_CHOICE = "chosen by the project's pytest_autotune_select_best"
+
+
+def same_configuration(a: Trial, b: Trial) -> bool:
+    """Whether two trials are of one configuration of one case (whatever objects they are)."""
+    return (a.case, a.config_key) == (b.case, b.config_key)
 
 
 def _se(trial: Trial) -> tuple[float, float] | None:
@@ -156,23 +170,32 @@ def decide(trials: Sequence[Trial], direction: str) -> Decision:
     ties = tied_with(leader, scored, direction)
     candidates = [leader] + [t.trial for t in ties]
     best = min(candidates, key=preference)
-    decision = Decision(best=best, leader=leader)
     if len(scored) == 1:
-        decision.reason = "the only configuration with a score"
+        reason = "the only configuration with a score"
     elif best is not leader:
         # report the ties relative to the chosen configuration
-        decision.tied = [Tie(leader, _diff(leader, best), _diff_interval(leader, best, scored))]
-        decision.tied += [Tie(t.trial, _diff(t.trial, best), _diff_interval(t.trial, best, scored))
-                          for t in ties if t.trial is not best]
-        decision.reason = (f"chosen over the leader by score, {leader.config_id}, by preference: "
-                           f"{PREFERENCE}")
+        ties = [Tie(leader, _diff(leader, best), _diff_interval(leader, best, scored))] + [
+            Tie(t.trial, _diff(t.trial, best), _diff_interval(t.trial, best, scored))
+            for t in ties if t.trial is not best]
+        reason = (f"chosen over the leader by score, {leader.config_id}, by preference: "
+                  f"{PREFERENCE}")
     else:
-        decision.tied = ties
-        decision.reason = (f"the leader by score is also the preferred one ({PREFERENCE})"
-                           if ties else "clear winner")
-    decision.tied.sort(key=lambda t: t.trial.index)
-    decision.confidence = confidence(best, scored, direction)
-    return decision
+        reason = (f"the leader by score is also the preferred one ({PREFERENCE})"
+                  if ties else "clear winner")
+    return Decision(best=best, leader=leader,
+                    tied=tuple(sorted(ties, key=lambda t: t.trial.index)),
+                    confidence=confidence(best, scored, direction), reason=reason)
+
+
+def chosen(best: Trial, trials: Sequence[Trial], direction: str, *,
+           leader: Trial | None = None, reason: str = PROJECT_CHOICE) -> Decision:
+    """The decision for a best named from outside the ranking (a project's
+    ``pytest_autotune_select_best``): the scored configurations tied with it, and the
+    confidence in it, judged against it as if it led."""
+    scored = [t for t in trials if t.score is not None]
+    return Decision(best=best, leader=leader, tied=tuple(tied_with(best, scored, direction)),
+                    confidence=confidence(best, scored, direction), reason=reason,
+                    chosen_by_project=True)
 
 
 def _diff(trial: Trial, best: Trial) -> float:
@@ -212,5 +235,5 @@ def confidence(best: Trial, trials: Sequence[Trial], direction: str) -> float | 
     return worst
 
 
-__all__ = ["PREFERENCE", "Decision", "Tie", "decide", "range_p_value", "range_quantile",
-           "tied_with"]
+__all__ = ["PREFERENCE", "PROJECT_CHOICE", "Decision", "Tie", "chosen", "decide",
+           "range_p_value", "range_quantile", "same_configuration", "tied_with"]

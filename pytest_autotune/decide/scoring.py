@@ -12,12 +12,15 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from ..results.records import PointResult, Trial
 from .slo import Verdict
 from .stats import Interval, critical, welch_df
+
+if TYPE_CHECKING:
+    from .ranking import Decision
 
 
 @dataclass(frozen=True)
@@ -196,11 +199,35 @@ def score_trial(trial: Trial) -> float | None:
     return objective_of(trial).score(trial)
 
 
-def score_builtin(trial: Trial) -> None:
-    """Set ``trial.score`` and ``trial.score_interval`` under the built-in objective (what the
-    default score hook gives, for callers outside a pytest run and for racing)."""
-    trial.score = score_trial(trial)
-    trial.score_interval = score_interval(trial, trial.score)
+@dataclass(frozen=True)
+class Score:
+    """A trial's score and, under a built-in objective, its interval (None: unknown, as for a
+    number a project's ``pytest_autotune_score_trial`` returns)."""
+
+    value: float
+    interval: Interval | None = None
+
+    @classmethod
+    def of(cls, result: Score | float | None) -> Score | None:
+        """A score hook's answer as a :class:`Score`: a plain number has no interval."""
+        if result is None or isinstance(result, Score):
+            return result
+        return cls(result)
+
+
+def score(trial: Trial) -> Score | None:
+    """The trial's score under the built-in objective, with its interval (None: not eligible);
+    what the default ``pytest_autotune_score_trial`` returns."""
+    value = score_trial(trial)
+    return None if value is None else Score(value, score_interval(trial, value))
+
+
+def with_builtin_score(trial: Trial) -> Trial:
+    """A copy of ``trial`` scored under the built-in objective (``trial`` itself is left as it
+    is: the results store records the scores of the run's trials)."""
+    result = score(trial)
+    return replace(trial, score=result.value if result else None,
+                   score_interval=result.interval if result else None)
 
 
 #: the metric each earlier-tool objective averages over the kept points
@@ -251,13 +278,36 @@ def score_interval(trial: Trial, score: float | None) -> Interval | None:
                     sum(m.num_completed for m in kept), df=df)
 
 
-def select_best(trials: Sequence[Trial]) -> Trial | None:
-    """The leader by score, unless configurations are tied with it: then the one preferred by
-    fewer GPUs, then fewer non-default flags, then grid order
-    (:mod:`pytest_autotune.decide.ranking`)."""
+def select_best(trials: Sequence[Trial]) -> Decision:
+    """The ranking's decision (what the default ``pytest_autotune_select_best`` returns): the
+    leader by score, unless configurations are tied with it: then the one preferred by fewer
+    GPUs, then fewer non-default flags, then grid order
+    (:mod:`pytest_autotune.decide.ranking`); the configurations tied with the winner, the
+    confidence in it and the reason."""
     from .ranking import decide
 
     scored = [t for t in trials if t.score is not None]
     if not scored:
-        return None
-    return decide(scored, objective_of(scored[0]).direction).best
+        return decide(scored, "maximize")
+    return decide(scored, objective_of(scored[0]).direction)
+
+
+def adopt(choice: Trial | Decision | None, trials: Sequence[Trial]) -> Decision:
+    """The decision a ``pytest_autotune_select_best`` answer stands for, among a case's
+    ``trials``: a :class:`~pytest_autotune.decide.ranking.Decision` as it is; a trial of the
+    ranking's winner's configuration, the ranking's decision; any other trial, a decision
+    chosen by the project (its ties and confidence judged against it); None, no winner."""
+    from .ranking import Decision, chosen, same_configuration
+
+    if isinstance(choice, Decision):
+        return choice
+    if choice is None:
+        return Decision(best=None, reason="no configuration was chosen",
+                        chosen_by_project=True)
+    ranked = select_best(trials)
+    if ranked.best is not None and same_configuration(ranked.best, choice):
+        return ranked
+    member = next((t for t in trials if same_configuration(t, choice)), choice)
+    scored = [t for t in trials if t.score is not None]
+    direction = objective_of(scored[0] if scored else member).direction
+    return chosen(member, trials, direction, leader=ranked.leader)

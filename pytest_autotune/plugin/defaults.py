@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..backends.base import Backend
     from ..bench.runner import Runner
     from ..cases.case import Case
+    from ..decide.ranking import Decision
     from ..report.writers import ReportWriter
     from ..results.records import RunReport, Trial
     from ..search.base import Strategy
@@ -62,21 +63,19 @@ def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) 
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> float | None:
-    score = scoring.score_trial(trial)
-    # the interval belongs to this score only: a conftest's own score hook leaves it unknown
-    trial.score_interval = scoring.score_interval(trial, score)
-    return score
+def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> scoring.Score | None:
+    # the score with its interval: a conftest's own number comes without one
+    return scoring.score(trial)
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_autotune_select_best(config: pytest.Config, trials: list[Trial]) -> Trial | None:
+def pytest_autotune_select_best(config: pytest.Config, trials: list[Trial]) -> Decision:
     return scoring.select_best(trials)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_autotune_generate_report(
-    config: pytest.Config, trials: list[Trial], best: dict[str, Trial | None]
+    config: pytest.Config, trials: list[Trial], decisions: dict[str, Decision]
 ) -> RunReport:
     from ..report.build import build_report
     from ..results.runs import git_commit
@@ -84,7 +83,7 @@ def pytest_autotune_generate_report(
     from .session import get_session
 
     session = get_session(config)
-    report = build_report(trials, best, run_id=session.run_id, started=session.started,
+    report = build_report(trials, decisions, run_id=session.run_id, started=session.started,
                           mode=session.settings.mode, commit=git_commit(config.rootpath))
     shortlists = stored(session.settings.results_dir / "runs" / session.run_id)
     if shortlists:

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from ..backends.base import Backend
     from ..bench.runner import Runner
     from ..cases.case import Case
+    from ..decide.ranking import Decision
+    from ..decide.scoring import Score
     from ..report.writers import ReportWriter
     from ..results.records import RunReport, Trial
     from ..search.base import Strategy
@@ -82,13 +84,18 @@ def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) 
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> float | None:
-    """Score one configuration (a :class:`~pytest_autotune.trials.Trial` with every workload
-    point it measured). Return None when the configuration is not eligible (e.g. no point met
-    the SLOs). Called on the controller the moment the trial completes. Higher or lower is
+def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> Score | float | None:
+    """Score one configuration (a :class:`~pytest_autotune.results.records.Trial` with every
+    workload point it measured). Return a number, or None when the configuration is not
+    eligible (e.g. no point met the SLOs). Called on the controller the moment the trial
+    completes; the results store records the answer as ``trial.score``. Higher or lower is
     better according to the case objective's direction
     (``pytest_autotune.decide.scoring.objective_of(trial).direction``), unless you also implement
     ``pytest_autotune_select_best``.
+
+    The default returns a :class:`~pytest_autotune.decide.scoring.Score`: the value and its
+    confidence interval (recorded as ``trial.score_interval``); a plain number has no interval,
+    so ties with it are not judged. Returning the default's answer keeps the interval.
 
     Example (rank by p90 TTFT at concurrency 16, lower is better)::
 
@@ -101,8 +108,18 @@ def pytest_autotune_score_trial(config: pytest.Config, trial: Trial) -> float | 
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_autotune_select_best(config: pytest.Config, trials: list[Trial]) -> Trial | None:
-    """Pick the best configuration of one case among its scored trials (None: no winner).
+def pytest_autotune_select_best(
+    config: pytest.Config, trials: list[Trial]
+) -> Trial | Decision | None:
+    """Pick the best configuration of one case among its scored trials: return a trial, or
+    None for no winner.
+
+    The default returns the ranking's :class:`~pytest_autotune.decide.ranking.Decision` (the
+    winner, the configurations tied with it, the confidence in it and the reason), which the
+    report shows as it is. A returned trial of the ranking winner's configuration gets the
+    ranking's decision; any other is reported as "chosen by the project's
+    pytest_autotune_select_best", with its ties and confidence judged against it.
+    Configurations are compared by case and configuration key, not as objects.
 
     .. versionadded:: 0.1
     """
@@ -121,10 +138,13 @@ def pytest_autotune_trial_finished(config: pytest.Config, trial: Trial) -> None:
 
 @pytest.hookspec(firstresult=True)
 def pytest_autotune_generate_report(
-    config: pytest.Config, trials: list[Trial], best: dict[str, Trial | None]
+    config: pytest.Config, trials: list[Trial], best: dict[str, Trial | None],
+    decisions: dict[str, Decision],
 ) -> RunReport | None:
     """Build the run report (a :class:`~pytest_autotune.results.records.RunReport`) from every trial
-    and the best one per case.
+    and the best one per case (``best``: case → trial or None; ``decisions``: case →
+    :class:`~pytest_autotune.decide.ranking.Decision`, what ``pytest_autotune_select_best``
+    decided, with its ties and reason).
 
     .. versionadded:: 0.1
     """

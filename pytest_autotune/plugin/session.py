@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from ..backends.base import Backend, Capabilities
     from ..backends.gpus import GpuPool
     from ..cases.case import Case
+    from ..decide.scoring import Score
     from ..engine.deploy import Deployment, DeploymentService
     from ..report.writers import ReportWriter, WriteContext
     from ..results.store import ResultsStore
@@ -163,7 +164,8 @@ class AutotuneSession:
 
             journal = None if self.is_worker else (
                 self.settings.results_dir / "runs" / self.run_id / "records.jsonl")
-            self._store = ResultsStore(journal, on_complete=self._trial_completed)
+            self._store = ResultsStore(journal, on_complete=self._trial_completed,
+                                       score=self._score)
         return self._store
 
     def _scored_trials(self, case: Case) -> list[Trial]:
@@ -177,7 +179,7 @@ class AutotuneSession:
             if trial.case != case.name or trial.source != case.source or not trial.complete:
                 continue
             if trial.score is None and self.is_worker:  # workers do not score for the report
-                scoring.score_builtin(trial)
+                trial = scoring.with_builtin_score(trial)
             if trial.score is not None:
                 field.append(trial)
         return field
@@ -468,14 +470,22 @@ class AutotuneSession:
                 self.store.add(PointRecord.from_dict(probe))
             self.store.add(PointRecord.from_dict(data))
 
+    def _score(self, trial: Trial) -> Score | float | None:
+        """A completed trial's score, once per process: for the strategy that proposed it (in
+        the process that ran it) and, on the controller, for the report and the hooks (the
+        store records it)."""
+        if self.is_worker and not self.strategies.proposed(trial.config_key):
+            return None
+        score: Score | float | None = self.config.hook.pytest_autotune_score_trial(
+            config=self.config, trial=trial)
+        return score
+
     def _trial_completed(self, trial: Trial) -> None:
-        """Score a completed trial once per process: for the strategy that proposed it (in the
-        process that ran it) and, on the controller, for the report and the hooks."""
+        """Tell the strategy that proposed a scored trial and, on the controller, the hooks."""
         proposed = self.strategies.proposed(trial.config_key)
         if self.is_worker and not proposed:
             return
         hook = self.config.hook
-        trial.score = hook.pytest_autotune_score_trial(config=self.config, trial=trial)
         if proposed:
             self.strategies.observe(trial)
         if not self.is_worker:
@@ -527,6 +537,7 @@ class AutotuneSession:
 
     def finish(self, session: pytest.Session) -> None:
         """Pick each case's best, build the report, and write it with every file writer."""
+        from ..decide.scoring import adopt
         from ..report.writers import WriteContext, run_writers
         from ..results.records import by_case
 
@@ -535,12 +546,14 @@ class AutotuneSession:
         completeness = self._completeness(session)
         if not completeness.complete and self.config.getoption("lf", False):
             trials, completeness = self._merge_last_failed(trials, completeness)
-        best: dict[str, Trial | None] = {
-            case: hook.pytest_autotune_select_best(config=self.config, trials=case_trials)
+        decisions = {
+            case: adopt(hook.pytest_autotune_select_best(config=self.config, trials=case_trials),
+                        case_trials)
             for case, case_trials in by_case(trials).items()
         }
+        best = {case: decision.best for case, decision in decisions.items()}
         report = hook.pytest_autotune_generate_report(config=self.config, trials=trials,
-                                                      best=best)
+                                                      best=best, decisions=decisions)
         report.completeness = completeness
         hook.pytest_autotune_update_report(config=self.config, report=report)
         self.report = report
@@ -626,8 +639,7 @@ class AutotuneSession:
             self.summary_notes.append(f"this --lf rerun is not merged: {exc}")
             return trials, completeness
         for trial in merged:
-            trial.score = self.config.hook.pytest_autotune_score_trial(config=self.config,
-                                                                       trial=trial)
+            self.store.record_score(trial)
         return merged, replace(completeness, complete=True, merged_from=path.name, reasons=())
 
     def writers(self) -> list[ReportWriter]:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..decide.ranking import Decision, same_configuration
 from ..decide.scoring import OBJECTIVES, objective_of, seed_aggregate
 from ..decide.slo import SLO
 from ..results.records import CaseReport, RunReport, TiedConfig, Trial, by_case
@@ -43,37 +44,32 @@ def case_slos(trials: Sequence[Trial]) -> list[SLO]:
     return list(seen.values())
 
 
-def case_report(name: str, trials: list[Trial], best: Trial | None) -> CaseReport:
+def case_report(name: str, trials: list[Trial], decision: Decision | None) -> CaseReport:
     objective = objective_of(trials[0])
     slos = [slo.text for slo in case_slos(trials)]
+    best = None
+    if decision is not None and decision.best is not None:
+        # the case's own trial of that configuration (the decision may hold an equal copy)
+        best = next((t for t in trials if same_configuration(t, decision.best)), decision.best)
     report = CaseReport(
         name=name, source=trials[0].source, objective=objective.name,
         objective_description=objective.description, direction=objective.direction,
         unit=objective.unit, slos=slos, trials=trials, best=best,
     )
-    if best is not None:
-        _judge_best(report, best)
+    if decision is not None and best is not None:
+        _judge_best(report, best, decision)
     return report
 
 
-def _judge_best(report: CaseReport, best: Trial) -> None:
-    """The configurations tied with the best, the confidence in it, and why it won."""
-    from ..decide.ranking import confidence, decide, tied_with
-
-    scored = [t for t in report.trials if t.score is not None]
-    decision = decide(scored, report.direction)
-    if decision.best is best:
-        ties, reason = decision.tied, decision.reason
-        conf = decision.confidence
-        if decision.leader is not None and ties and len(scored) > 1:
-            reason = _tie_break(report, best, decision.leader)
-    else:  # a select_best hook of the project chose it
-        ties = tied_with(best, scored, report.direction)
-        reason = "chosen by the project's pytest_autotune_select_best"
-        conf = confidence(best, scored, report.direction)
+def _judge_best(report: CaseReport, best: Trial, decision: Decision) -> None:
+    """The configurations tied with the best, the confidence in it, and why it won, as the
+    decision says (the ranking's, or a project's ``pytest_autotune_select_best``)."""
+    reason = decision.reason
+    if not decision.chosen_by_project and decision.leader is not None and decision.tied:
+        reason = _tie_break(report, best, decision.leader)
     report.tied = [TiedConfig(t.trial.config_key, t.trial.config_id, t.difference, t.interval)
-                   for t in ties]
-    report.confidence = conf
+                   for t in decision.tied]
+    report.confidence = decision.confidence
     report.decision = reason
 
 
@@ -100,9 +96,11 @@ def _tie_break(report: CaseReport, best: Trial, leader: Trial) -> str:
 
 
 def build_report(
-    trials: Sequence[Trial], best: Mapping[str, Trial | None], *, run_id: str, started: float,
+    trials: Sequence[Trial], decisions: Mapping[str, Decision], *, run_id: str, started: float,
     mode: str, commit: str,
 ) -> RunReport:
+    """The run report: each case's trials and its decision (``decisions``, by case name: what
+    ``pytest_autotune_select_best`` decided; a case without one has no best)."""
     simulated = any(t.simulated for t in trials)
     note = ESTIMATE_NOTE if mode == "estimate" else SIM_NOTE if simulated else None
     if note == SIM_NOTE:
@@ -110,7 +108,8 @@ def build_report(
     return RunReport(
         run_id=run_id, started=started, finished=time.time(), mode=mode, simulated=simulated,
         note=note, commit=commit,
-        cases=[case_report(case, ts, best.get(case)) for case, ts in by_case(trials).items()],
+        cases=[case_report(case, ts, decisions.get(case))
+               for case, ts in by_case(trials).items()],
         objectives={name: o.description for name, o in OBJECTIVES.items()},
     )
 

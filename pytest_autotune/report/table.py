@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..bench.steady import MIN_PER_USER, MIN_STEADY_S
+from ..decide.ranking import PROJECT_CHOICE
 from ..decide.stats import Interval
 from ..results.records import CaseReport, PointResult, RunReport, Trial
 from ..units import format_seconds
@@ -195,6 +196,9 @@ def _decision_lines(case: CaseReport) -> list[str]:
     if not case.tied:
         if case.decision == "the only configuration with a score":
             return ["the only configuration that met every SLO at some workload point"]
+        if case.decision == PROJECT_CHOICE:  # not the ranking's winner: no "clear winner"
+            known = "" if case.confidence is None else f" (confidence {case.confidence:.0%})"
+            return [f"{case.decision}{known}"]
         if case.confidence is None:
             return ["(no interval on the scores: ties cannot be judged)"]
         return [f"clear winner: ahead of every other configuration beyond the noise "

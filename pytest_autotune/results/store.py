@@ -2,8 +2,10 @@
 
 Records arrive one by one (on the controller of an xdist run, from every worker). Each is
 appended to the run's journal (``records.jsonl``) as it arrives, so measured results survive a
-crash of the run; a configuration's trial completes when every point it planned has reported,
-and the store hands it to ``on_complete`` (which scores it and tells the strategy and hooks).
+crash of the run; a configuration's trial completes when every point it planned has reported:
+the store scores it (``score``: the score hook's answer) and records the score on the trial,
+the one place a trial's score and its interval are set, then hands it to ``on_complete`` (which
+tells the strategy and hooks).
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from ..decide.scoring import Score
 from .records import PointRecord, Trial, group_records
 
 TrialCallback = Callable[[Trial], None]
+#: a trial's score: a :class:`~pytest_autotune.decide.scoring.Score`, a plain number (no
+#: interval), or None (not eligible, or not scored in this process)
+Scorer = Callable[[Trial], "Score | float | None"]
 
 
 class ResultsStore:
-    def __init__(self, journal: Path | None, on_complete: TrialCallback | None = None) -> None:
+    def __init__(self, journal: Path | None, on_complete: TrialCallback | None = None,
+                 score: Scorer | None = None) -> None:
         self.journal = journal
         self.on_complete = on_complete
+        self.scorer = score
         self.records: list[PointRecord] = []
         self._trials: dict[str, Trial] = {}
         self._completed: set[str] = set()
@@ -54,8 +62,18 @@ class ResultsStore:
     def trials(self) -> list[Trial]:
         return sorted(self._trials.values(), key=lambda t: (t.source, t.case, t.index))
 
+    def record_score(self, trial: Trial) -> None:
+        """Score ``trial`` and record its score and interval on it (a completed trial of this
+        run, or one of a ``--lf`` merge)."""
+        if self.scorer is None:
+            return
+        result = Score.of(self.scorer(trial))
+        trial.score = result.value if result is not None else None
+        trial.score_interval = result.interval if result is not None else None
+
     def _complete(self, trial: Trial) -> None:
         self._completed.add(trial.config_key)
+        self.record_score(trial)
         if self.on_complete is not None:
             self.on_complete(trial)
 

@@ -123,6 +123,40 @@ def test_trial_finished_carries_the_score(project: pytest.Pytester) -> None:
     assert lines[0][2] is None and lines[1][2] > 0  # infeasible: no score; measured: tok/s
 
 
+PICK = """
+    import dataclasses
+
+    from pytest_autotune.decide.scoring import select_best
+
+
+    def pytest_autotune_select_best(config, trials):
+        ranked = select_best(trials).best
+        pick = [t for t in trials if t.score is not None and (t.config_key == ranked.config_key)
+                == {winner}][0]
+        return dataclasses.replace(pick)  # a copy: configurations compare by case and key
+"""
+
+
+@pytest.mark.parametrize("winner", [False, True], ids=["another", "the-winner"])
+def test_a_conftest_select_best_is_reported_as_the_project_s_choice(
+    project: pytest.Pytester, winner: bool,
+) -> None:
+    """A conftest's select_best returning a trial the ranking did not choose is reported as
+    the project's choice; a copy of the ranking's winner keeps the ranking's decision."""
+    use_standin(project, PICK.format(winner=winner))
+    result = project.runpytest_subprocess("grid.yaml", "-k", "0.85 and c4",
+                                          "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    best = json.loads((project.path / "results" / "grid_results.partial.json")
+                      .read_text())["best_result"]
+    chosen = "chosen by the project's pytest_autotune_select_best"
+    assert (best["decision"] == chosen) is not winner
+    assert best["config_id"] == ("tp-size=2-mem-fraction-static=0.85" if winner else
+                                 "tp-size=1-mem-fraction-static=0.85")
+    if not winner:
+        result.stdout.fnmatch_lines([f"*{chosen}*"])
+
+
 def test_a_conftest_adds_a_report_writer(project: pytest.Pytester) -> None:
     use_standin(project, """
         class CsvWriter:

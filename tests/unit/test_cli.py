@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_autotune.cli import main
+from pytest_autotune.decide.scoring import select_best
 from pytest_autotune.decide.slo import evaluate, parse_slo
 from pytest_autotune.decide.stats import Interval
 from pytest_autotune.report.build import build_report
@@ -43,7 +44,7 @@ def report(score: float, *, case: str = "chat", complete: bool = True) -> dict[s
                                          verdicts=verdicts)])
     trial.score = score
     trial.score_interval = Interval(0.98 * score, 1.02 * score)
-    run = build_report([trial], {case: trial}, run_id="r", started=0.0, mode="sim",
+    run = build_report([trial], {case: select_best([trial])}, run_id="r", started=0.0, mode="sim",
                        commit="abc")
     run.note = "SIMULATED: test"
     if not complete:

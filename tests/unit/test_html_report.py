@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_autotune.cli import main
-from pytest_autotune.decide.scoring import score_builtin
+from pytest_autotune.decide.scoring import adopt, with_builtin_score
 from pytest_autotune.decide.slo import SLO, evaluate, parse_slo
 from pytest_autotune.decide.stats import Interval
 from pytest_autotune.report import svg
@@ -79,12 +79,9 @@ def run(scale: float = 1.0, *, config_id: str = "cuda-graph-max-bs=160",
         records.append(PointRecord(config=identity(2, "tp-size=16"), point=point,
                                    outcome="infeasible", expected_points=2,
                                    reason="needs 16 GPUs, only 8 available"))
-    trials = group_records(records)
-    for trial in trials:
-        if trial.status == "ok":
-            score_builtin(trial)
+    trials = [with_builtin_score(t) if t.status == "ok" else t for t in group_records(records)]
     best = max((t for t in trials if t.score is not None), key=lambda t: t.score or 0.0)
-    report = build_report(trials, {"chat": best}, run_id="20261205-101500-ab12",
+    report = build_report(trials, {"chat": adopt(best, trials)}, run_id="20261205-101500-ab12",
                           started=1_764_930_000.0, mode="sim", commit="abc1234")
     return RunReport.from_dict(report.to_dict())  # as stored and loaded again
 

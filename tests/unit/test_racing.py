@@ -12,7 +12,7 @@ from pytest_autotune.backends.base import ServerHandle, ServerSpec
 from pytest_autotune.backends.estimate import EstimateBackend
 from pytest_autotune.cases.case import Case
 from pytest_autotune.decide.racing import Racing, provisional_trial, resolvable
-from pytest_autotune.decide.scoring import score_builtin
+from pytest_autotune.decide.scoring import with_builtin_score
 from pytest_autotune.decide.slo import Verdict, parse_slo
 from pytest_autotune.decide.stats import INF, Interval
 from pytest_autotune.engine.deploy import Deployment, DeploymentService, PassPlan
@@ -154,9 +154,7 @@ def test_racing_spends_repeats_only_on_contenders(tmp_path: Path, race: bool) ->
     service = DeploymentService(settings(tmp_path, mode="estimate", race=race), backend, "r",
                                 None, bench=backend.runner, more_passes=Racing(lambda c: done))
     for config in case.configurations:
-        trial = estimate_trial(service, case, config)
-        score_builtin(trial)
-        done.append(trial)
+        done.append(with_builtin_score(estimate_trial(service, case, config)))
     if race:
         assert [t.passes for t in done] == [1, 3]
         assert done[1].deployment.extra_passes == (

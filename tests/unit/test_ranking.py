@@ -3,12 +3,21 @@ freedom, Games–Howell pairs, and the decisions made with them."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
 import pytest
 
-from pytest_autotune.decide.ranking import confidence, decide, range_quantile, tied_with
+from pytest_autotune.decide.ranking import (
+    PROJECT_CHOICE,
+    chosen,
+    confidence,
+    decide,
+    range_quantile,
+    same_configuration,
+    tied_with,
+)
 from pytest_autotune.decide.stats import INF, Interval, critical, mean_interval, t_value
 from pytest_autotune.results.records import ConfigIdentity, Trial
 
@@ -86,8 +95,33 @@ def test_a_clear_winner_with_many_degrees_of_freedom() -> None:
     leader = trial(0, 100, 1.0, 500, params={"tp-size": 2})
     other = trial(1, 90, 1.0, 500)
     decision = decide([leader, other], "maximize")
-    assert decision.best is leader and decision.tied == [] and decision.reason == "clear winner"
+    assert decision.best is leader and decision.tied == () and decision.reason == "clear winner"
     assert decision.confidence is not None and decision.confidence > 0.999
+
+
+def test_a_decision_is_a_value() -> None:
+    decision = decide([trial(0, 100, 1.0), trial(1, 90, 1.0)], "maximize")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.reason = "changed"  # type: ignore[misc]
+
+
+def test_a_configuration_named_from_outside_is_judged_against_itself() -> None:
+    """The ties and the confidence of a best the ranking did not choose are those of that
+    configuration, and the decision says who chose it."""
+    leader, named, far = trial(0, 100, 1.0), trial(1, 99, 1.0), trial(2, 10, 1.0)
+    decision = chosen(named, [leader, named, far], "maximize", leader=leader)
+    assert decision.best is named and decision.leader is leader and decision.chosen_by_project
+    assert decision.tied_ids == ["c0"] and decision.reason == PROJECT_CHOICE
+    assert decision.confidence == confidence(named, [leader, named, far], "maximize")
+    assert decision.confidence is not None and decision.confidence < 0.5
+
+
+def test_configurations_are_the_same_by_case_and_key_not_by_object() -> None:
+    a = trial(0, 100, 1.0)
+    assert same_configuration(a, dataclasses.replace(a, score=1.0))
+    assert not same_configuration(a, trial(1, 100, 1.0))
+    other_case = dataclasses.replace(a, config=dataclasses.replace(a.config, case="other"))
+    assert not same_configuration(a, other_case)
 
 
 def test_minimize_ranks_the_lowest_first() -> None:

@@ -3,10 +3,14 @@ reports built the way the plugin builds them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
-from pytest_autotune.decide.ranking import decide
-from pytest_autotune.decide.scoring import score_builtin
+import pytest
+
+from pytest_autotune.decide import ranking
+from pytest_autotune.decide.ranking import PROJECT_CHOICE, Decision
+from pytest_autotune.decide.scoring import adopt, select_best, with_builtin_score
 from pytest_autotune.decide.slo import SLO, evaluate, parse_slo
 from pytest_autotune.decide.stats import Interval
 from pytest_autotune.report.build import build_report
@@ -16,6 +20,7 @@ from pytest_autotune.results.records import (
     DeploymentFacts,
     PointRecord,
     RunReport,
+    Trial,
     group_records,
 )
 from pytest_autotune.values import FlagValue, Metrics, Stat, WorkloadPoint
@@ -49,8 +54,13 @@ def metrics(throughput: float) -> Metrics:
                               "ttft.p90": Interval(0.039, 0.044)})
 
 
+Choose = Callable[[list[Trial]], "Trial | Decision | None"]
+
+
 def report(configs: Sequence[tuple[Mapping[str, FlagValue], float]],
-           slos: Sequence[SLO]) -> RunReport:
+           slos: Sequence[SLO], choose: Choose = select_best) -> RunReport:
+    """The run report of one case whose best ``choose`` picks (as a select_best hook would:
+    the ranking's decision by default), round-tripped through its dict."""
     records = []
     for index, (params, throughput) in enumerate(configs):
         config_id = "-".join(f"{k}={v}" for k, v in params.items())
@@ -61,10 +71,8 @@ def report(configs: Sequence[tuple[Mapping[str, FlagValue], float]],
                                   params=dict(params), simulated=True),
             point=POINT, outcome="passed", metrics=m, verdicts=tuple(evaluate(slos, m)),
             deployment=DeploymentFacts()))
-    trials = group_records(records)
-    for trial in trials:
-        score_builtin(trial)
-    built = build_report(trials, {"chat": decide(trials, "maximize").best},
+    trials = [with_builtin_score(t) for t in group_records(records)]
+    built = build_report(trials, {"chat": adopt(choose(trials), trials)},
                          run_id="20261207-070000-ab12", started=0.0, mode="sim",
                          commit="abc1234")
     return RunReport.from_dict(built.to_dict())
@@ -146,3 +154,68 @@ def test_a_leader_that_is_also_preferred_says_so() -> None:
                   [parse_slo("error_rate <= 1%")]).cases[0]
     assert case.decision.startswith("#1 schedule-policy=fcfs is reported as best: it leads by "
                                     "score")
+
+
+# -- the decision the report shows is the one select_best made -----------------------------------
+TIED: list[tuple[Mapping[str, FlagValue], float]] = [
+    ({"schedule-policy": "lpm", "stream-interval": 4}, 3030.0),
+    ({"schedule-policy": "lpm", "stream-interval": 1}, 3000.0),
+    ({"schedule-policy": "fcfs", "stream-interval": 1}, 1500.0)]
+
+
+def test_the_report_shows_the_decision_it_is_given_without_ranking_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A decision is shown as it is (ties, confidence, reason); the report never runs the
+    ranking a second time."""
+    def given(trials: list[Trial]) -> Decision:
+        return Decision(best=trials[2], tied=(ranking.Tie(trials[0], 1530.0, Interval(1, 2)),),
+                        confidence=0.25, reason="the project's own reason",
+                        chosen_by_project=True)
+
+    def no_second_ranking(*args: object, **kwargs: object) -> Decision:
+        raise AssertionError("the report ranked the trials again")
+
+    monkeypatch.setattr(ranking, "decide", no_second_ranking)
+    case = report(TIED, [parse_slo("error_rate <= 1%")], given).cases[0]
+    assert case.best is not None
+    assert case.best.config_id == "schedule-policy=fcfs-stream-interval=1"
+    assert case.decision == "the project's own reason" and case.confidence == 0.25
+    assert [t.config_id for t in case.tied] == ["schedule-policy=lpm-stream-interval=4"]
+
+
+def test_a_project_s_choice_other_than_the_winner_says_who_chose() -> None:
+    """A select_best hook returns a copy of the leader by score, which the ranking passed over
+    by preference: the report names the project as the chooser, with the ties judged
+    against its choice."""
+    case = report(TIED, [parse_slo("error_rate <= 1%")],
+                  lambda trials: replace(trials[0])).cases[0]
+    assert case.best is not None and case.best.config_id.endswith("stream-interval=4")
+    assert case.decision == PROJECT_CHOICE == (
+        "chosen by the project's pytest_autotune_select_best")
+    assert [t.config_id for t in case.tied] == ["schedule-policy=lpm-stream-interval=1"]
+    assert case.confidence is not None and case.confidence < 0.95
+
+
+def test_a_project_returning_a_copy_of_the_winner_gets_the_ranking_s_decision() -> None:
+    """Compared by configuration, not as objects: an equal copy of the winner is no override."""
+    case = report(TIED, [parse_slo("error_rate <= 1%")],
+                  lambda trials: replace(trials[1])).cases[0]
+    assert case.decision.startswith("#2 schedule-policy=lpm-stream-interval=1 is reported as "
+                                    "best: it ties the leader #1")
+
+
+def test_no_choice_is_no_best() -> None:
+    case = report(TIED, [parse_slo("error_rate <= 1%")], lambda trials: None).cases[0]
+    assert case.best is None and case.decision == "" and case.tied == []
+
+
+def test_the_project_s_choice_without_ties_is_not_called_a_clear_winner() -> None:
+    """The project names the configuration far behind the leader: the table says who chose it
+    (with the confidence in it), not "clear winner"."""
+    run = report(TIED, [parse_slo("error_rate <= 1%")], lambda trials: trials[2])
+    case = run.cases[0]
+    assert case.decision == PROJECT_CHOICE and case.tied == []
+    lines = [line.strip() for line in rendered(run)]
+    assert f"{PROJECT_CHOICE} (confidence 0%)" in lines
+    assert not any(line.startswith("clear winner") for line in lines)

@@ -16,6 +16,7 @@ from pytest_autotune.backends.base import Capabilities
 from pytest_autotune.cli import main
 from pytest_autotune.decide.change import Change
 from pytest_autotune.decide.gate import GateResult
+from pytest_autotune.decide.scoring import select_best
 from pytest_autotune.decide.stats import Interval
 from pytest_autotune.errors import AutotuneWarning
 from pytest_autotune.plugin.baseline import load_baselines, measured_kind, summary_lines
@@ -60,7 +61,7 @@ def run(score: float = 1000.0, *, mode: str = "sim", simulated: bool = True,
         complete: bool = True) -> dict[str, Any]:
     """A run file's contents as the plugin writes them."""
     made = trial(score, mode=mode, simulated=simulated, version=version)
-    report = build_report([made], {"chat": made}, run_id="20261203-101500-ab12",
+    report = build_report([made], {"chat": select_best([made])}, run_id="20261203-101500-ab12",
                           started=0.0, mode=mode, commit="abc")
     if gate is not None:
         report.extra["baseline_gate"] = gate

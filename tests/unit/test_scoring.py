@@ -9,16 +9,20 @@ from typing import Any
 
 import pytest
 
+from pytest_autotune.decide.ranking import PROJECT_CHOICE, Decision
 from pytest_autotune.decide.scoring import (
     OBJECTIVES,
+    Score,
+    adopt,
     better,
     capacity_bracket,
-    score_builtin,
+    score,
     score_interval,
     score_trial,
     seed_aggregate,
     select_best,
     slo_penalty,
+    with_builtin_score,
 )
 from pytest_autotune.decide.slo import parse_slo
 from pytest_autotune.decide.stats import INF, Interval, critical
@@ -90,14 +94,14 @@ def test_the_throughput_score_carries_the_interval_of_the_point_that_scored() ->
     c1 = m(500, 0.2, intervals={"output_throughput": around(500, 10)})
     c8 = m(3000, 0.5, ttft=0.2, intervals={"output_throughput": around(3000, 10)})
     t = trial([(1, c1), (8, c8)], slos, "max_output_throughput")
-    score_builtin(t)
+    t = with_builtin_score(t)
     assert t.score == 500 and t.score_interval == around(500, 10)
 
 
 def test_a_throughput_open_on_one_side_gives_the_score_no_interval() -> None:
     t = trial([(1, m(500, 0.2, intervals={"output_throughput": Interval(450, INF)}))], [],
               "max_output_throughput")
-    score_builtin(t)
+    t = with_builtin_score(t)
     assert t.score == 500 and t.score_interval is None
     assert score_interval(t, None) is None
 
@@ -109,13 +113,13 @@ def test_an_earlier_tool_score_carries_the_relative_interval_of_its_mean() -> No
         (1, m(500, 0.2, intervals={"e2e.mean": around(0.2, 0.01)})),
         (4, m(900, 0.4, intervals={"e2e.mean": around(0.4, 0.02)}))]
     t = trial(points, [], "minimize_latency")
-    score_builtin(t)
+    t = with_builtin_score(t)
     assert t.score == pytest.approx(0.3) and t.score_interval is not None
     half = critical(INF) * math.sqrt(0.01**2 + 0.02**2) / 2
     assert (t.score_interval.low, t.score_interval.high) == pytest.approx((0.3 - half,
                                                                            0.3 + half))
     one_missing = trial([points[0], (4, m(900, 0.4))], [], "minimize_latency")
-    score_builtin(one_missing)
+    one_missing = with_builtin_score(one_missing)
     assert one_missing.score is not None and one_missing.score_interval is None
 
 
@@ -133,7 +137,7 @@ def test_capacity_is_the_highest_load_that_held_and_its_bracket_the_interval() -
     """Held at 1, 2, 4 and 5 users, missed at 6 and 8: capacity 5, known to within [5, 6]."""
     t = capacity_trial([(1, 0.05), (2, 0.05), (4, 0.08), (8, 0.2), (6, 0.15), (5, 0.09)])
     assert capacity_bracket(t) == (5, 6)
-    score_builtin(t)
+    t = with_builtin_score(t)
     assert t.score == 5 and t.score_interval is not None
     assert (t.score_interval.low, t.score_interval.high) == (5, 6)
 
@@ -141,29 +145,87 @@ def test_capacity_is_the_highest_load_that_held_and_its_bracket_the_interval() -
 def test_a_capacity_held_to_the_highest_load_has_no_ceiling_and_no_interval() -> None:
     t = capacity_trial([(1, 0.05), (2, 0.05), (4, 0.05)])
     assert capacity_bracket(t) == (4, None)
-    score_builtin(t)
+    t = with_builtin_score(t)
     assert t.score == 4 and t.score_interval is None
     missed = capacity_trial([(1, 0.2)])
     assert capacity_bracket(missed) == (None, None) and score_trial(missed) is None
 
 
+def test_the_built_in_score_is_a_value_with_its_interval_and_scoring_sets_nothing() -> None:
+    t = trial([(1, m(500, 0.2, intervals={"output_throughput": around(500, 10)}))], [],
+              "max_output_throughput")
+    assert score(t) == Score(500, around(500, 10))
+    assert t.score is None and t.score_interval is None  # the store records it, not scoring
+    copy = with_builtin_score(t)
+    assert copy is not t and (copy.score, copy.score_interval) == (500, around(500, 10))
+    assert t.score is None and t.score_interval is None
+    none = trial([(8, m(3000, 0.5, ttft=0.2))], [parse_slo("ttft.p99 <= 200ms")],
+                 "max_output_throughput")
+    assert score(none) is None
+
+
+def test_a_score_hook_s_plain_number_is_a_score_without_interval() -> None:
+    assert Score.of(3) == Score(3, None)
+    assert Score.of(None) is None
+    built = Score(1.0, around(1.0, 0.1))
+    assert Score.of(built) is built
+
+
 def test_select_best_prefers_among_ties_and_ignores_unscored_trials() -> None:
-    """Equal configurations are tied; the one with fewer non-default flags wins."""
+    """Equal configurations are tied; the one with fewer non-default flags wins, and the
+    decision says why, with the leader tied with it."""
     leader = scored_trial(0, 100, 2.0, 2, params={"tp-size": 2})
     other = scored_trial(1, 97, 2.0, 2)
     unscored = Trial(config=replace(other.config, config_id="c2", config_key="c2", index=2))
-    assert select_best([leader, other, unscored]) is other
-    assert select_best([unscored]) is None and select_best([]) is None
+    decision = select_best([leader, other, unscored])
+    assert decision.best is other and decision.leader is leader
+    assert decision.tied_ids == ["c0"] and "by preference" in decision.reason
+    assert not decision.chosen_by_project
+    assert select_best([unscored]).best is None and select_best([]).best is None
 
 
 def test_select_best_takes_the_leader_when_scores_have_no_interval() -> None:
     """A conftest's score has no interval: ties cannot be judged, the highest score wins."""
     leader = scored_trial(1, 1.0, None, params={"tp-size": 2})
-    assert select_best([scored_trial(0, 0.0, None), leader]) is leader
+    decision = select_best([scored_trial(0, 0.0, None), leader])
+    assert decision.best is leader and decision.tied == () and decision.confidence is None
 
 
 def test_select_best_follows_the_objective_s_direction() -> None:
     fast, slow = (scored_trial(i, v, 0.001, objective="minimize_latency")
                   for i, v in ((0, 0.2), (1, 0.4)))
-    assert select_best([slow, fast]) is fast
+    assert select_best([slow, fast]).best is fast
     assert better(0.2, 0.4, "minimize") and not better(0.2, 0.4, "maximize")
+
+
+# -- a select_best hook's answer ------------------------------------------------------------------
+def test_a_decision_from_select_best_is_used_as_it_is() -> None:
+    trials = [scored_trial(0, 100, 2.0), scored_trial(1, 50, 2.0)]
+    decision = Decision(best=trials[1], reason="mine")
+    assert adopt(decision, trials) is decision
+
+
+def test_a_trial_of_the_winner_s_configuration_is_the_ranking_s_decision() -> None:
+    """Compared by case and configuration key: an equal copy of the winner (a project's hook
+    may rebuild trials) is not an override, and the report's trial is the case's own."""
+    leader = scored_trial(0, 100, 2.0, 2, params={"tp-size": 2})
+    other = scored_trial(1, 97, 2.0, 2)
+    decision = adopt(replace(other), [leader, other])
+    assert decision == select_best([leader, other]) and decision.best is other
+    assert not decision.chosen_by_project and "by preference" in decision.reason
+
+
+def test_another_trial_is_the_project_s_choice_judged_against_it() -> None:
+    """The project names the second of three: its ties and confidence are judged against it,
+    and the reason says who chose."""
+    trials = [scored_trial(0, 100, 1.0), scored_trial(1, 99, 1.0), scored_trial(2, 10, 1.0)]
+    decision = adopt(replace(trials[1]), trials)
+    assert decision.best is trials[1] and decision.chosen_by_project
+    assert decision.reason == PROJECT_CHOICE and decision.leader is trials[0]
+    assert decision.tied_ids == ["c0"] and decision.tied[0].difference == 1
+    assert decision.confidence is not None and decision.confidence < 0.5
+
+
+def test_no_trial_from_select_best_is_no_winner() -> None:
+    decision = adopt(None, [scored_trial(0, 100, 1.0)])
+    assert decision.best is None and decision.tied == ()
