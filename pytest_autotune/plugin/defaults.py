@@ -56,7 +56,7 @@ def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) 
         return settings.sim_gpus if session.capabilities.simulated else None
 
     context = SearchContext(run_id=session.run_id,
-                            run_dir=settings.results_dir / "runs" / session.run_id, study=study,
+                            run_dir=session.layout.dir, study=study,
                             pool_size=pool_size)
     return make_builtin(name, case, context)
 
@@ -86,7 +86,7 @@ def pytest_autotune_generate_report(
     session = get_session(config)
     report = build_report(trials, best, run_id=session.run_id, started=session.started,
                           mode=session.settings.mode, commit=git_commit(config.rootpath))
-    shortlists = stored(session.settings.results_dir / "runs" / session.run_id)
+    shortlists = stored(session.layout)
     if shortlists:
         report.extra["shortlist"] = [s.to_dict() for s in shortlists]
     return report

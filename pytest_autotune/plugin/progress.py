@@ -108,7 +108,7 @@ class ProgressPlugin:
     def __init__(self, session: AutotuneSession) -> None:
         self.session = session
         self.mode = session.settings.progress
-        self.folder = session.settings.results_dir / "runs" / session.run_id / "progress"
+        self.folder = session.layout.progress
         workerinput = getattr(session.config, "workerinput", None) or {}
         self.worker = str(workerinput.get("workerid", "")) if session.is_worker else ""
         self.board = Board()

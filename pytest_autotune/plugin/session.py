@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..errors import ConfigError, DeployError, Infeasible
+from ..results.layout import RunLayout
 from ..results.records import (
     Completeness,
     ConfigIdentity,
@@ -81,6 +82,7 @@ class AutotuneSession:
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
         self.run_id: str = (workerinput or {}).get("autotune_run_id") or new_run_id()
+        self.layout = RunLayout.of(self.settings.results_dir, self.run_id)
         self.started = time.time()
         self.backend: Backend = self._make_backend()
         self._pool: GpuPool | None = None
@@ -161,8 +163,7 @@ class AutotuneSession:
         if self._store is None:
             from ..results.store import ResultsStore
 
-            journal = None if self.is_worker else (
-                self.settings.results_dir / "runs" / self.run_id / "records.jsonl")
+            journal = None if self.is_worker else self.layout.records
             self._store = ResultsStore(journal, on_complete=self._trial_completed)
         return self._store
 
@@ -253,14 +254,13 @@ class AutotuneSession:
             return plan
         k = self.settings.shortlist
         assert k is not None
-        run_dir = self.settings.results_dir / "runs" / self.run_id
 
         def score(trial: Trial) -> float | None:
             value: float | None = self.config.hook.pytest_autotune_score_trial(
                 config=self.config, trial=trial)
             return value
 
-        made = shortlist.cached(shortlist.path_for(run_dir, case), lambda: shortlist.build(
+        made = shortlist.cached(shortlist.path_for(self.layout, case), lambda: shortlist.build(
             case, configs, k, self.settings, self.run_id, score, pool or self.settings.sim_gpus))
         chosen = set(made.chosen)
         return [c for c in configs if c.key in chosen]
@@ -546,7 +546,7 @@ class AutotuneSession:
         self.report = report
         self.context = WriteContext(
             results_dir=self.settings.results_dir, storage=self.settings.storage,
-            run_dir=self.settings.results_dir / "runs" / self.run_id,
+            run_dir=self.layout.dir,
             rootpath=self.config.rootpath,
         )
         if self.gate is not None:
