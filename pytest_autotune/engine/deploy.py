@@ -26,6 +26,7 @@ from ..bench.samples import RequestSamples
 from ..cases.case import Case
 from ..decide.pruning import Pruned, Watch
 from ..errors import BenchError, DeployError
+from ..results.layout import RunLayout
 from ..results.records import DeploymentFacts, served_by_simulator
 from ..settings import Settings
 from ..values import Configuration, Metrics, WorkloadPoint
@@ -346,7 +347,8 @@ class DeploymentService:
     def artifacts(self, case: Case, config: Configuration) -> Path:
         """A new directory for this deployment (a configuration deployed twice — on two xdist
         workers, or again after a crash — never shares one)."""
-        base = self.settings.results_dir / "runs" / self.run_id / case.name / config_dirname(config)
+        base = RunLayout.of(self.settings.results_dir, self.run_id).deployment(
+            case.name, config_dirname(config))
         base.parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, 1000):
             path = base if attempt == 1 else base.with_name(f"{base.name}.{attempt}")

@@ -22,8 +22,12 @@ from ..results.records import kind_text
 from .items import ITEM_KEY, MEASUREMENT_KEY
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ..backends.base import Capabilities
     from ..results.records import DeploymentFacts, Kind, PointRecord, RunReport
-    from .session import AutotuneSession
+    from ..settings import Settings
+    from .context import RunContext
 
 WORKER_KEY = "autotune_baseline_paths"
 #: said when a measurement has no baseline of its kind
@@ -32,11 +36,10 @@ FIX_KIND = ("gate against a run of the same kind: --autotune-baseline=latest-com
             "kind)")
 
 
-def expected_kind(session: AutotuneSession) -> Kind | None:
+def expected_kind(caps: Capabilities) -> Kind | None:
     """The kind this run's numbers will be, when the mode alone says (estimate, sim); None
     when only the servers can tell (a real server, or the simulator in an image or a
     cluster)."""
-    caps = session.capabilities
     if caps.estimated:
         return "estimate"
     if caps.simulated:
@@ -44,31 +47,31 @@ def expected_kind(session: AutotuneSession) -> Kind | None:
     return None
 
 
-def measured_kind(session: AutotuneSession, facts: DeploymentFacts | None) -> Kind:
+def measured_kind(caps: Capabilities, facts: DeploymentFacts | None) -> Kind:
     """The kind of what a deployment measured: the mode's where it says (estimate, sim), else
     the server's own word (the simulator's version ends in ``-sim``)."""
-    kind = expected_kind(session)
+    kind = expected_kind(caps)
     if kind is not None:
         return kind
     return "simulated" if facts is not None and facts.simulator else "real"
 
 
-def load_baselines(session: AutotuneSession) -> dict[Kind, tuple[Baseline, Path]]:
+def load_baselines(settings: Settings, caps: Capabilities,
+                   workerinput: Mapping[str, Any]) -> dict[Kind, tuple[Baseline, Path]]:
     """The baseline runs of ``--autotune-baseline``, by kind (a usage error names what is
     wrong). ``latest-complete`` is the newest complete run of this run's kind that passed its
     gate; where the mode cannot tell the kind before measuring (docker, ome, endpoint, local),
-    one of each kind a deployment may turn out to be."""
+    one of each kind a deployment may turn out to be. A worker loads the paths its controller
+    chose (``workerinput``)."""
     import json
 
     from ..results.records import ReportFormatError
     from ..results.runs import describe_latest_complete, find_run, latest_complete, load_run
 
-    settings = session.settings
     ref = settings.baseline
     assert ref is not None
-    expected = expected_kind(session)
+    expected = expected_kind(caps)
     allowed: list[Kind] = [expected] if expected else ["simulated", "real"]
-    workerinput = getattr(session.config, "workerinput", None) or {}
     seen: set[str] = set()
 
     def notice(message: str) -> None:  # each unreadable file once, not once per kind
@@ -117,9 +120,9 @@ def warn(message: str) -> None:
 
 
 class BaselineGate:
-    def __init__(self, session: AutotuneSession) -> None:
-        self.session = session
-        self.baselines = load_baselines(session)
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.baselines = load_baselines(run.settings, run.capabilities(), run.workerinput)
         self.result: GateResult | None = None
         #: the baseline the run as a whole was judged against (its name)
         self.judged_against: str | None = None
@@ -133,7 +136,7 @@ class BaselineGate:
                          for kind, (b, _) in self.baselines.items())
 
     def pytest_report_header(self) -> list[str]:
-        settings = self.session.settings
+        settings = self.run.settings
         passes = settings.repeats or GATE_PASSES
         lines = [f"autotune: baseline gate against {self.names}: threshold "
                  f"{settings.regression_threshold:.0%}, {passes} passes per point unless a case "
@@ -177,7 +180,7 @@ class BaselineGate:
 
     def baseline_of(self, item: pytest.Item) -> str:
         measured = item.stash.get(MEASUREMENT_KEY, None)
-        kind = measured_kind(self.session, measured.facts if measured else None)
+        kind = measured_kind(self.run.capabilities(), measured.facts if measured else None)
         found = self.baselines.get(kind)
         return found[0].name if found else "?"
 
@@ -188,10 +191,10 @@ class BaselineGate:
         measured = item.stash.get(MEASUREMENT_KEY, None)
         if info is None or measured is None or measured.metrics is None:
             return (), None
-        config = self.session.configuration_of(info)
+        config = self.run.configuration_of(info)
         if config is None:
             return (), None
-        kind = measured_kind(self.session, measured.facts)
+        kind = measured_kind(self.run.capabilities(), measured.facts)
         found = self.baselines.get(kind)
         if found is None:
             others = ", ".join(f"{b.name} is {kind_text(k)}"
@@ -208,7 +211,7 @@ class BaselineGate:
         """Each case's best score, what either side lacks, and this run's completeness,
         against the baseline of this run's kind; the outcome and findings go into the run file
         (``baseline_gate``), the failing ones are returned."""
-        settings = self.session.settings
+        settings = self.run.settings
         found = self.baselines.get(report.kind) if report.kind is not None else None
         if found is None:
             others = ", ".join(f"{b.name} is {kind_text(k)}"
@@ -238,10 +241,10 @@ class BaselineGate:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         """Whether the gate passed, and what improved (the failures are listed with the
         session's)."""
-        if self.session.is_worker or self.result is None:
+        if self.run.is_worker or self.result is None:
             return
         for line in summary_lines(self.result, self.judged_against or "?",
-                                  self.session.settings.regression_threshold):
+                                  self.run.settings.regression_threshold):
             terminalreporter.write_line(f"autotune: {line}", green=not self.result.failed)
 
 

@@ -1,5 +1,6 @@
 """The default implementations of pytest-autotune's hooks, all ``trylast``: a conftest or
-plugin implementing the same hook runs first and, for ``firstresult`` hooks, wins."""
+plugin implementing the same hook runs first and, for ``firstresult`` hooks, wins. What they need
+of the run they read from its :class:`~pytest_autotune.plugin.context.RunContext`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ..decide import scoring
+from .context import CONTEXT_KEY, run_context
 
 if TYPE_CHECKING:
     from ..backends.base import Backend
@@ -25,7 +27,8 @@ def pytest_autotune_make_backend(config: pytest.Config, mode: str) -> Backend | 
     from ..backends.registry import make_backend
     from .options import settings_from_config
 
-    return make_backend(settings_from_config(config), mode)
+    run = config.stash.get(CONTEXT_KEY, None)  # the settings resolved once, where a run has them
+    return make_backend(run.settings if run is not None else settings_from_config(config), mode)
 
 
 @pytest.hookimpl(trylast=True)
@@ -40,10 +43,9 @@ def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) 
         Strategy | None:
     from ..search.base import SearchContext
     from ..search.strategies import make_builtin
-    from .session import get_session
 
-    session = get_session(config)
-    settings = session.settings
+    run = run_context(config)
+    settings = run.settings
     study = settings.study
     if study and "://" not in study:  # a journal file: relative to the root, as other paths
         study = str(config.rootpath / Path(study).expanduser())
@@ -51,13 +53,12 @@ def pytest_autotune_make_strategy(config: pytest.Config, case: Case, name: str) 
     def pool_size() -> int | None:
         """``gpus`` in constraints: the pool this run leases from (virtual in sim mode), the
         virtual pool in estimate mode, none for an endpoint."""
-        pool = session.pool
+        pool = run.pool_size()
         if pool is not None:
-            return len(pool)
-        return settings.sim_gpus if session.capabilities.simulated else None
+            return pool
+        return settings.sim_gpus if run.capabilities().simulated else None
 
-    context = SearchContext(run_id=session.run_id,
-                            run_dir=settings.results_dir / "runs" / session.run_id, study=study,
+    context = SearchContext(run_id=run.run_id, run_dir=run.layout.dir, study=study,
                             pool_size=pool_size)
     return make_builtin(name, case, context)
 
@@ -80,12 +81,11 @@ def pytest_autotune_generate_report(
     from ..report.build import build_report
     from ..results.runs import git_commit
     from ..search.shortlist import stored
-    from .session import get_session
 
-    session = get_session(config)
-    report = build_report(trials, decisions, run_id=session.run_id, started=session.started,
-                          mode=session.settings.mode, commit=git_commit(config.rootpath))
-    shortlists = stored(session.settings.results_dir / "runs" / session.run_id)
+    run = run_context(config)
+    report = build_report(trials, decisions, run_id=run.run_id, started=run.started,
+                          mode=run.settings.mode, commit=git_commit(config.rootpath))
+    shortlists = stored(run.layout)
     if shortlists:
         report.extra["shortlist"] = [s.to_dict() for s in shortlists]
     return report
@@ -96,9 +96,7 @@ def pytest_autotune_report_writers(config: pytest.Config) -> list[ReportWriter]:
 
     from ..report.ci import BenchmarkJsonWriter, MarkdownWriter
     from ..report.writers import default_writers
-    from .session import get_session
-
-    settings = get_session(config).settings
+    settings = run_context(config).settings
     writers = default_writers(html=settings.html if settings.html_enabled else False)
     if settings.markdown is not None or os.environ.get("GITHUB_STEP_SUMMARY"):
         writers.append(MarkdownWriter(settings.markdown))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from .context import CONTEXT_KEY, TERMINAL_FD
 from .fixtures import (
     autotune_bench,
     autotune_configuration,
@@ -24,7 +25,7 @@ from .fixtures import (
     autotune_slo,
 )
 from .options import addoptions
-from .session import SESSION_KEY, TERMINAL_FD, AutotuneSession, get_session
+from .session import SESSION_KEY, AutotuneSession, get_session
 
 __all__ = [
     "autotune_bench", "autotune_configuration", "autotune_deployment", "autotune_metrics",
@@ -81,20 +82,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(defaults, "autotune-defaults")
     session = AutotuneSession(config)
     config.stash[SESSION_KEY] = session
-    config.pluginmanager.register(session, "autotune-session")
-    if session.settings.baseline is not None:
-        from .baseline import BaselineGate
-
-        session.gate = BaselineGate(session)
-        config.pluginmanager.register(session.gate, "autotune-baseline")
-    from .progress import ProgressPlugin
-
-    session.progress = ProgressPlugin(session)
-    config.pluginmanager.register(session.progress, "autotune-progress")
-    if config.pluginmanager.hasplugin("xdist"):
-        from .workers import XdistHooks
-
-        config.pluginmanager.register(XdistHooks(session), "autotune-xdist")
+    for name, plugin in session.plugins():
+        config.pluginmanager.register(plugin, name)
+    if session.xdist is not None:
         warn_about_dist_mode(config)
 
 
@@ -118,19 +108,20 @@ def warn_about_dist_mode(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
-    if session is not None and session.progress is not None:
+    if session is not None:
         session.progress.stop()  # no status line is drawn on the closed terminal
     fd = config.stash.get(TERMINAL_FD, None)
     if fd is not None:
         os.close(fd)
         del config.stash[TERMINAL_FD]
     if session is not None:
-        for name in ("autotune-session", "autotune-defaults", "autotune-xdist",
-                     "autotune-baseline", "autotune-progress"):
+        for name in [name for name, _ in session.plugins()] + ["autotune-defaults"]:
             plugin = config.pluginmanager.get_plugin(name)
             if plugin is not None:
                 config.pluginmanager.unregister(plugin)
         del config.stash[SESSION_KEY]
+    if CONTEXT_KEY in config.stash:
+        del config.stash[CONTEXT_KEY]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:

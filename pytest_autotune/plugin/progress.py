@@ -31,10 +31,11 @@ from ..report.live import (
     View,
     read_folder,
 )
+from .context import TERMINAL_FD
 from .items import ITEM_KEY
 
 if TYPE_CHECKING:
-    from .session import AutotuneSession
+    from .context import RunContext
 
 #: seconds between the lines of ``lines`` mode (default 30), for tests and impatient CI logs
 INTERVAL_ENV = "AUTOTUNE_PROGRESS_INTERVAL"
@@ -105,12 +106,11 @@ class TerminalScreen:
 
 
 class ProgressPlugin:
-    def __init__(self, session: AutotuneSession) -> None:
-        self.session = session
-        self.mode = session.settings.progress
-        self.folder = session.settings.results_dir / "runs" / session.run_id / "progress"
-        workerinput = getattr(session.config, "workerinput", None) or {}
-        self.worker = str(workerinput.get("workerid", "")) if session.is_worker else ""
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.mode = run.settings.progress
+        self.folder = run.layout.progress
+        self.worker = run.worker_id
         self.board = Board()
         self.publisher: FolderPublisher | None = None
         self.tracker: Tracker | None = None
@@ -119,7 +119,7 @@ class ProgressPlugin:
         self.ticker: Ticker | None = None
         if self.mode == "off":
             return
-        if session.is_worker:
+        if run.is_worker:
             self.publisher = FolderPublisher(self.folder, self.worker)
             self.tracker = Tracker(self.publisher, worker=self.worker)
         else:
@@ -128,9 +128,7 @@ class ProgressPlugin:
     @property
     def distributed(self) -> bool:
         """The controller of an xdist run (its workers run the items)."""
-        config = self.session.config
-        return (not self.session.is_worker and config.pluginmanager.hasplugin("xdist")
-                and bool(getattr(config.option, "tx", None)))
+        return self.run.distributed
 
     def sink(self, verbose: Callable[[str], object] | None) -> Callable[[str], object]:
         """genai-bench's output sink: progress lines to the tracker, the others to ``verbose``
@@ -162,16 +160,14 @@ class ProgressPlugin:
             self.start()
 
     def start(self) -> None:
-        from .session import TERMINAL_FD
-
-        config = self.session.config
+        config = self.run.config
         fd = config.stash.get(TERMINAL_FD, None)
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if (self.mode == "off" or self.session.is_worker or fd is None or reporter is None
+        if (self.mode == "off" or self.run.is_worker or fd is None or reporter is None
                 or self.ticker is not None):
             return
         self.screen = TerminalScreen(fd, reporter)
-        live = self.mode == "auto" and os.isatty(fd) and not self.session.settings.verbose
+        live = self.mode == "auto" and os.isatty(fd) and not self.run.settings.verbose
         interval = lines_interval()
         self.view = (LiveView(self.screen) if live
                      else LinesView(self.screen, interval=interval))
@@ -227,7 +223,7 @@ class ProgressPlugin:
         """A worker's file (its items are over); on the controller, the whole folder."""
         if self.publisher is not None:
             self.publisher.close()
-        if not self.session.is_worker:
+        if not self.run.is_worker:
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -252,6 +248,6 @@ class ProgressPlugin:
         info = item.stash.get(ITEM_KEY, None)
         if info is None:
             return item.name, ""
-        config = self.session.configuration_of(info)
+        config = self.run.configuration_of(info)
         name = config.id if config is not None else info.group
         return f"{info.case.name} · {name}", info.point.id

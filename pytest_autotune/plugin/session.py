@@ -1,6 +1,9 @@
 """The session object: pytest's hooks translated into calls on the core services.
 
-Registered in ``pytest_configure`` and reached through :data:`SESSION_KEY`. The
+Registered in ``pytest_configure`` and reached through :data:`SESSION_KEY`. It builds the run's
+:class:`~pytest_autotune.plugin.context.RunContext` once and gives it to the plugins it makes
+(the baseline gate, the live progress, the xdist hooks), which :meth:`AutotuneSession.plugins`
+lists for registration. The
 :class:`~pytest_autotune.engine.deploy.DeploymentService` deploys and measures, the
 :class:`~pytest_autotune.results.store.ResultsStore` collects records into trials and scores
 each as it completes, strategies propose configurations, report writers render the report.
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..errors import ConfigError, DeployError, Infeasible
+from ..results.layout import RunLayout
 from ..results.records import (
     Completeness,
     ConfigIdentity,
@@ -35,6 +39,7 @@ from ..results.records import (
 from ..search.base import SearchExhausted, UnknownStrategy
 from ..search.strategies import Strategies
 from ..values import Configuration, WorkloadPoint
+from .context import CONTEXT_KEY, TERMINAL_FD, RunContext
 from .items import (
     ITEM_KEY,
     MEASUREMENT_KEY,
@@ -49,6 +54,8 @@ from .items import (
     junit_properties,
 )
 from .options import settings_from_config
+from .progress import ProgressPlugin
+from .workers import RUN_ID_KEY, XdistHooks
 
 if TYPE_CHECKING:
     from ..backends.base import Backend, Capabilities
@@ -60,11 +67,8 @@ if TYPE_CHECKING:
     from ..results.store import ResultsStore
     from ..search.base import Strategy
     from .baseline import BaselineGate
-    from .progress import ProgressPlugin
 
 SESSION_KEY = pytest.StashKey["AutotuneSession"]()
-#: a duplicate of the terminal's fd, taken before pytest starts capturing (main.py)
-TERMINAL_FD = pytest.StashKey[int]()
 
 
 def new_run_id() -> str:
@@ -81,8 +85,16 @@ class AutotuneSession:
         self.settings = settings_from_config(config)
         workerinput = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
-        self.run_id: str = (workerinput or {}).get("autotune_run_id") or new_run_id()
+        self.run_id: str = (workerinput or {}).get(RUN_ID_KEY) or new_run_id()
+        self.layout = RunLayout.of(self.settings.results_dir, self.run_id)
         self.started = time.time()
+        #: what the run's plugins and the default hooks are given (not this object)
+        self.run = RunContext(
+            config, self.settings, self.run_id, self.is_worker, self.layout, self.started,
+            configuration_of=self.configuration_of,
+            capabilities=lambda: self.backend.capabilities,
+            pool_size=self._pool_size, workerinput=dict(workerinput or {}))
+        config.stash[CONTEXT_KEY] = self.run  # before the backend: the default hook reads it
         self.backend: Backend = self._make_backend()
         self._pool: GpuPool | None = None
         self._pool_note = ""
@@ -99,16 +111,35 @@ class AutotuneSession:
         self.written: list[Path] = []
         self.swept_at_end: list[str] = []
         self.failures: list[str] = []
-        #: ``--autotune-baseline``: the gate plugin (baseline.py), registered when one is set
+        #: ``--autotune-baseline``: the gate plugin (baseline.py), when one is set
         self.gate: BaselineGate | None = None
+        if self.settings.baseline is not None:
+            from .baseline import BaselineGate
+
+            self.gate = BaselineGate(self.run)
         #: ``--autotune-progress``: the live status plugin (progress.py)
-        self.progress: ProgressPlugin | None = None
+        self.progress = ProgressPlugin(self.run)
+        #: pytest-xdist's scheduling and the run id handed to workers, when xdist is active
+        self.xdist: XdistHooks | None = None
+        if config.pluginmanager.hasplugin("xdist"):
+            self.xdist = XdistHooks(self.run)
         #: lines shown after collection (configurations constraints excluded, ...)
         self.notes: list[str] = []
         #: collectors that failed (a case that does not load): ``(nodeid, first line)``
         self.collect_failures: list[tuple[str, str]] = []
         #: lines shown at the end, under the table (a --lf rerun not merged, ...)
         self.summary_notes: list[str] = []
+
+    def plugins(self) -> list[tuple[str, object]]:
+        """The run's plugins by the names they are registered under (``pytest_configure``) and
+        unregistered (``pytest_unconfigure``): this session first, then those it made."""
+        found: list[tuple[str, object]] = [("autotune-session", self)]
+        if self.gate is not None:
+            found.append(("autotune-baseline", self.gate))
+        found.append(("autotune-progress", self.progress))
+        if self.xdist is not None:
+            found.append(("autotune-xdist", self.xdist))
+        return found
 
     # -- services -----------------------------------------------------------------------------
     def _make_backend(self) -> Backend:
@@ -126,6 +157,10 @@ class AutotuneSession:
     @property
     def capabilities(self) -> Capabilities:
         return self.backend.capabilities
+
+    def _pool_size(self) -> int | None:
+        pool = self.pool
+        return len(pool) if pool is not None else None
 
     @property
     def pool(self) -> GpuPool | None:
@@ -151,8 +186,7 @@ class AutotuneSession:
             self._service = DeploymentService(self.settings, self.backend, self.run_id,
                                               self.pool, sink=sink, bench=bench,
                                               more_passes=racing,
-                                              bench_sink=self.progress.sink(sink)
-                                              if self.progress else sink)
+                                              bench_sink=self.progress.sink(sink))
         return self._service
 
     @property
@@ -162,8 +196,7 @@ class AutotuneSession:
         if self._store is None:
             from ..results.store import ResultsStore
 
-            journal = None if self.is_worker else (
-                self.settings.results_dir / "runs" / self.run_id / "records.jsonl")
+            journal = None if self.is_worker else self.layout.records
             self._store = ResultsStore(journal, on_complete=self._trial_completed,
                                        score=self._score)
         return self._store
@@ -255,14 +288,13 @@ class AutotuneSession:
             return plan
         k = self.settings.shortlist
         assert k is not None
-        run_dir = self.settings.results_dir / "runs" / self.run_id
 
         def score(trial: Trial) -> float | None:
             value: float | None = self.config.hook.pytest_autotune_score_trial(
                 config=self.config, trial=trial)
             return value
 
-        made = shortlist.cached(shortlist.path_for(run_dir, case), lambda: shortlist.build(
+        made = shortlist.cached(shortlist.path_for(self.layout, case), lambda: shortlist.build(
             case, configs, k, self.settings, self.run_id, score, pool or self.settings.sim_gpus))
         chosen = set(made.chosen)
         return [c for c in configs if c.key in chosen]
@@ -559,7 +591,7 @@ class AutotuneSession:
         self.report = report
         self.context = WriteContext(
             results_dir=self.settings.results_dir, storage=self.settings.storage,
-            run_dir=self.settings.results_dir / "runs" / self.run_id,
+            run_dir=self.layout.dir,
             rootpath=self.config.rootpath,
         )
         if self.gate is not None:

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .session import AutotuneSession
+    from .context import RunContext
 
 AUTO_DIST = pytest.StashKey[bool]()
+#: the ``workerinput`` key of the run id a worker takes from its controller
+RUN_ID_KEY = "autotune_run_id"
+
 
 def make_scheduling_class() -> type:
     from xdist.scheduler import LoadScopeScheduling
@@ -34,12 +37,12 @@ def make_scheduling_class() -> type:
 class XdistHooks:
     """Registered only when pytest-xdist is active."""
 
-    def __init__(self, session: AutotuneSession) -> None:
-        self.session = session
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["autotune_run_id"] = self.session.run_id
+        node.workerinput[RUN_ID_KEY] = self.run.run_id
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:

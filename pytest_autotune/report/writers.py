@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
+from ..results.layout import RunLayout
 from ..results.records import RunReport, kind_text, measuring_kind
 from ..results.runs import save_run, write_atomic
 from .build import seed_results
@@ -124,7 +125,7 @@ class RunFileWriter:
 
     def write(self, report: RunReport, ctx: WriteContext) -> list[Path]:
         data = report.to_dict()
-        write_atomic(ctx.run_dir / "report.json", data)
+        write_atomic(RunLayout(ctx.run_dir).report_json, data)
         return [save_run(ctx.storage, data, report.commit or "nocommit")]
 
 
@@ -141,7 +142,7 @@ class HtmlWriter:
     def write(self, report: RunReport, ctx: WriteContext) -> list[Path]:
         from .html import render_run, write_html
 
-        return [write_html(self.path or ctx.run_dir / "report.html", render_run(report))]
+        return [write_html(self.path or RunLayout(ctx.run_dir).report_html, render_run(report))]
 
 
 class TerminalWriter:

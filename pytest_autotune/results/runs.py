@@ -32,8 +32,13 @@ def git_commit(root: Path) -> str:
     return commit if out.returncode == 0 and commit else "nocommit"
 
 
+def runs_folder(storage: Path) -> Path:
+    """Where the numbered run files live under ``--autotune-storage``."""
+    return storage / "runs"
+
+
 def run_files(storage: Path) -> list[Path]:
-    folder = storage / "runs"
+    folder = runs_folder(storage)
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if _RUN_FILE.match(p.name))
@@ -59,7 +64,7 @@ def save_run(storage: Path, report: dict[str, Any], commit: str) -> Path:
     started = _STAMP.match(str(report.get("run_id", "")))
     stamp = started.group(0) if started else datetime.now().strftime("%Y%m%d-%H%M%S")
     for _ in range(20):
-        path = storage / "runs" / f"{next_number(storage):04d}_{commit}_{stamp}.json"
+        path = runs_folder(storage) / f"{next_number(storage):04d}_{commit}_{stamp}.json"
         try:
             fd = os.open(path.parent / (path.name + ".lock"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileNotFoundError:

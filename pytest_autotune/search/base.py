@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..cases.constraints import GPUS, ConstraintError, unsatisfied
 from ..errors import ConfigError
+from ..results.layout import RunLayout
 
 if TYPE_CHECKING:
     from ..cases.case import Case
@@ -42,8 +43,8 @@ class SearchContext:
     lives there), ``--autotune-study`` and the size of its GPU pool."""
 
     run_id: str = "run"
-    run_dir: Path = Path("results") / "runs" / "run"
-    #: an Optuna storage URL or a journal file path (None: ``run_dir / "study.log"``)
+    run_dir: Path = RunLayout.of(Path("results"), "run").dir
+    #: an Optuna storage URL or a journal file path (None: the run directory's ``study.log``)
     study: str | None = None
     #: how many GPUs the run has (``gpus`` in a case's constraints): the virtual pool in sim
     #: and estimate modes, the local pool in local and docker modes; None: no pool (endpoint).

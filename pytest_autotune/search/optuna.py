@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
+from ..results.layout import RunLayout
 from .base import (
     SearchContext,
     SearchExhausted,
@@ -110,7 +111,7 @@ def make_storage(context: SearchContext) -> BaseStorage:
 
     if context.study and "://" in context.study:
         return get_storage(context.study)
-    path = Path(context.study) if context.study else context.run_dir / "study.log"
+    path = Path(context.study) if context.study else RunLayout(context.run_dir).study
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
 

@@ -27,6 +27,7 @@ from ..backends.estimate import EstimateBackend
 from ..cases.case import Case
 from ..decide.slo import evaluate, fails
 from ..errors import BenchError, DeployError, Infeasible
+from ..results.layout import RunLayout
 from ..results.records import ConfigIdentity, DeploymentFacts, Outcome, PointRecord, Trial
 from ..settings import Settings
 from ..values import Configuration, Metrics, WorkloadPoint
@@ -157,9 +158,9 @@ def _why_not(trial: Trial) -> tuple[str, str | None]:
     return "failed", "no workload point met every SLO"
 
 
-def path_for(run_dir: Path, case: Case) -> Path:
+def path_for(run: RunLayout, case: Case) -> Path:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{case.name}-{case.source}")[:120]
-    return run_dir / "shortlist" / f"{slug}.json"
+    return run.shortlist / f"{slug}.json"
 
 
 def cached(path: Path, make: Callable[[], Shortlist]) -> Shortlist:
@@ -176,9 +177,9 @@ def cached(path: Path, make: Callable[[], Shortlist]) -> Shortlist:
         return made
 
 
-def stored(run_dir: Path) -> list[Shortlist]:
+def stored(run: RunLayout) -> list[Shortlist]:
     """Every shortlist made for a run (for its report)."""
-    folder = run_dir / "shortlist"
+    folder = run.shortlist
     if not folder.is_dir():
         return []
     return [Shortlist.from_dict(json.loads(p.read_text(encoding="utf-8")))

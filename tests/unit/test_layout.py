@@ -127,14 +127,32 @@ def test_circles_finds_a_circle_and_only_a_circle() -> None:
     assert circles({"a": {"b"}, "b": set(), "c": {"b"}}) == []
 
 
+def lazy_name(i: Import) -> bool:
+    """A package's ``__init__`` naming, for type checkers, what its ``__getattr__`` loads from
+    its own modules on first use (``cases/``): the package imports nothing itself."""
+    return (i.typing_only and MODULES[i.module].name == "__init__.py"
+            and i.target.startswith(i.module + "."))
+
+
 def test_no_import_circle_between_modules() -> None:
-    """Imports at any depth count (a function-level import that closes a circle is still one);
-    imports for type checking only do not run, and are left out."""
+    """Imports at any depth count (a function-level import that closes a circle is still one),
+    and so do imports for type checking only: a module that names another's type depends on
+    it, so the plugins are handed values, not the session that made them."""
     edges: dict[str, set[str]] = {}
     for i in IMPORTS:
-        if i.target in MODULES and i.target != i.module and not i.typing_only:
+        if i.target in MODULES and i.target != i.module and not lazy_name(i):
             edges.setdefault(i.module, set()).add(i.target)
     assert circles(edges) == []
+
+
+def test_the_plugins_never_import_the_session() -> None:
+    """The baseline gate, the live progress, the xdist hooks and the default hooks get a
+    ``RunContext``; not even a type checker sees them reach back for the session."""
+    plugins = {f"{PLUGIN}.{name}" for name in ("baseline", "progress", "workers", "defaults",
+                                               "context")}
+    found = [f"{MODULES[i.module].relative_to(ROOT)}:{i.line}" for i in IMPORTS
+             if i.module in plugins and i.target == f"{PLUGIN}.session"]
+    assert not found, "imports pytest_autotune.plugin.session: " + ", ".join(found)
 
 
 CORE = sorted(m for m in MODULES if "." in m and not in_plugin(m) and not m.endswith("__main__"))

@@ -19,7 +19,12 @@ from pytest_autotune.decide.gate import GateResult
 from pytest_autotune.decide.scoring import select_best
 from pytest_autotune.decide.stats import Interval
 from pytest_autotune.errors import AutotuneWarning
-from pytest_autotune.plugin.baseline import load_baselines, measured_kind, summary_lines
+from pytest_autotune.plugin.baseline import (
+    WORKER_KEY,
+    load_baselines,
+    measured_kind,
+    summary_lines,
+)
 from pytest_autotune.report.build import build_report
 from pytest_autotune.report.writers import SeedResultsWriter, WriteContext
 from pytest_autotune.results.integrity import merge
@@ -27,6 +32,7 @@ from pytest_autotune.results.records import (
     Completeness,
     ConfigIdentity,
     DeploymentFacts,
+    Kind,
     KindMismatch,
     PointRecord,
     ReportFormatError,
@@ -247,9 +253,10 @@ def test_an_estimate_never_replaces_a_measured_results_file(tmp_path: Path) -> N
 
 
 # -- the baseline gate ------------------------------------------------------------------------
-def gate_session(storage: Path, ref: str, caps: Capabilities) -> Any:
-    settings = SimpleNamespace(baseline=ref, storage=storage, regression_threshold=0.05)
-    return SimpleNamespace(settings=settings, capabilities=caps, config=SimpleNamespace())
+def baselines(storage: Path, ref: str, caps: Capabilities,
+              workerinput: dict[str, Any] | None = None) -> dict[Kind, tuple[Any, Path]]:
+    settings: Any = SimpleNamespace(baseline=ref, storage=storage, regression_threshold=0.05)
+    return load_baselines(settings, caps, workerinput or {})
 
 
 SIM, EST, DOCKER = (Capabilities(simulated=True),
@@ -260,36 +267,43 @@ SIM, EST, DOCKER = (Capabilities(simulated=True),
 def test_the_gate_takes_a_baseline_of_its_own_kind(tmp_path: Path) -> None:
     sim = save_run(tmp_path, run(), "abc")
     estimate = save_run(tmp_path, run(**ESTIMATE), "abc")  # type: ignore[arg-type]
-    chosen = load_baselines(gate_session(tmp_path, "latest-complete", SIM))
+    chosen = baselines(tmp_path, "latest-complete", SIM)
     assert {k: p for k, (_, p) in chosen.items()} == {"simulated": sim}
-    chosen = load_baselines(gate_session(tmp_path, "latest-complete", EST))
+    chosen = baselines(tmp_path, "latest-complete", EST)
     assert {k: p for k, (_, p) in chosen.items()} == {"estimate": estimate}
     with pytest.raises(pytest.UsageError, match=(
             f"--autotune-baseline 2: {estimate.name} is an estimate .* and this run is measured "
             "on the simulator: estimates, simulations and real measurements are never "
             "compared; gate against a run of the same kind")):
-        load_baselines(gate_session(tmp_path, "2", SIM))
+        baselines(tmp_path, "2", SIM)
     # docker, ome, endpoint: a server may turn out to be the simulator; never an estimate
     real = save_run(tmp_path, run(**REAL), "abc")  # type: ignore[arg-type]
-    chosen = load_baselines(gate_session(tmp_path, "latest-complete", DOCKER))
+    chosen = baselines(tmp_path, "latest-complete", DOCKER)
     assert {k: p for k, (_, p) in chosen.items()} == {"simulated": sim, "real": real}
     with pytest.raises(pytest.UsageError, match=r"is an estimate .* and this run measures the "
                                                 r"servers it deploys"):
-        load_baselines(gate_session(tmp_path, "2", DOCKER))
+        baselines(tmp_path, "2", DOCKER)
     with pytest.raises(pytest.UsageError, match="no complete run that is an estimate"):
-        load_baselines(gate_session(tmp_path / "empty", "latest-complete", EST))
+        baselines(tmp_path / "empty", "latest-complete", EST)
+
+
+def test_a_worker_loads_the_baselines_its_controller_chose(tmp_path: Path) -> None:
+    sim = save_run(tmp_path, run(), "abc")
+    newer = save_run(tmp_path, run(), "abc")
+    sent = {WORKER_KEY: json.dumps({"simulated": str(sim)})}
+    chosen = baselines(tmp_path, "latest-complete", SIM, sent)
+    assert {k: p for k, (_, p) in chosen.items()} == {"simulated": sim}
+    assert {k: p for k, (_, p) in baselines(tmp_path, "latest-complete", SIM).items()} == \
+        {"simulated": newer}
 
 
 def test_the_kind_of_a_measurement_comes_from_the_server() -> None:
-    def session(caps: Capabilities) -> Any:
-        return SimpleNamespace(capabilities=caps)
-
     sim_server = DeploymentFacts(server_info={"version": "0.5.5-sim"})
     real_server = DeploymentFacts(server_info={"version": "0.5.5"})
-    assert measured_kind(session(DOCKER), sim_server) == "simulated"
-    assert measured_kind(session(DOCKER), real_server) == "real"
-    assert measured_kind(session(SIM), real_server) == "simulated"
-    assert measured_kind(session(EST), sim_server) == "estimate"
+    assert measured_kind(DOCKER, sim_server) == "simulated"
+    assert measured_kind(DOCKER, real_server) == "real"
+    assert measured_kind(SIM, real_server) == "simulated"
+    assert measured_kind(EST, sim_server) == "estimate"
 
 
 def test_the_terminal_says_the_gate_passed_and_what_improved() -> None:

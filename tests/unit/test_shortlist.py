@@ -8,6 +8,7 @@ from typing import Any
 
 from pytest_autotune.cases.case import Case
 from pytest_autotune.decide.scoring import score_trial
+from pytest_autotune.results.layout import RunLayout
 from pytest_autotune.search.shortlist import Shortlist, build, cached, path_for, stored
 
 from .builders import case_of, settings
@@ -95,7 +96,7 @@ def test_the_stored_estimate_is_made_once_and_read_by_every_other_process(
     tmp_path: Path,
 ) -> None:
     case = grid({"max-running-requests": [1, 64]})
-    path = path_for(tmp_path / "runs" / "0001", case)
+    path = path_for(RunLayout.of(tmp_path, "0001"), case)
     assert path == tmp_path / "runs" / "0001" / "shortlist" / "grid-grid.yaml.json"
     made = cached(path, lambda: estimate(tmp_path, case, k=1))
     assert path.exists()
@@ -104,13 +105,14 @@ def test_the_stored_estimate_is_made_once_and_read_by_every_other_process(
         raise AssertionError("the stored shortlist is estimated again")
 
     assert cached(path, again) == made  # what a second xdist worker gets
-    assert stored(tmp_path / "runs" / "0001") == [made]
-    assert stored(tmp_path / "runs" / "0002") == []
+    assert stored(RunLayout.of(tmp_path, "0001")) == [made]
+    assert stored(RunLayout.of(tmp_path, "0002")) == []
 
 
 def test_a_case_name_becomes_a_file_name() -> None:
     case = case_of({"workload": WORKLOAD}, name="my case/1", source="cases/a b.yaml")
-    assert path_for(Path("run"), case) == Path("run/shortlist/my_case_1-cases_a_b.yaml.json")
+    assert path_for(RunLayout(Path("run")), case) == \
+        Path("run/shortlist/my_case_1-cases_a_b.yaml.json")
 
 
 def test_a_shortlist_round_trips_through_its_file(tmp_path: Path) -> None:
