@@ -289,8 +289,8 @@ class AutotuneSession:
         k = self.settings.shortlist
         assert k is not None
 
-        def score(trial: Trial) -> float | None:
-            value: float | None = self.config.hook.pytest_autotune_score_trial(
+        def score(trial: Trial) -> Score | float | None:
+            value: Score | float | None = self.config.hook.pytest_autotune_score_trial(
                 config=self.config, trial=trial)
             return value
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.estimate import EstimateBackend
 from ..cases.case import Case
@@ -32,7 +32,11 @@ from ..results.records import ConfigIdentity, DeploymentFacts, Outcome, PointRec
 from ..settings import Settings
 from ..values import Configuration, Metrics, WorkloadPoint
 
-Scorer = Callable[[Trial], float | None]
+if TYPE_CHECKING:
+    from ..decide.scoring import Score
+
+#: a score hook: a number, a Score (a number and its interval), or None (not eligible)
+Scorer = Callable[[Trial], "Score | float | None"]
 
 
 @dataclass
@@ -122,7 +126,7 @@ def estimate_trial(service: Any, case: Case, config: Configuration) -> Trial:
 def build(case: Case, configs: Sequence[Configuration], k: int, settings: Settings,
           run_id: str, score: Scorer, pool_size: int) -> Shortlist:
     """Estimate every configuration and choose the ``k`` best by score."""
-    from ..decide.scoring import objective_of
+    from ..decide.scoring import Score, objective_of
     from ..engine.deploy import DeploymentService
 
     started = time.monotonic()
@@ -136,8 +140,9 @@ def build(case: Case, configs: Sequence[Configuration], k: int, settings: Settin
     for config in configs:
         trial = estimate_trial(service, case, config)
         direction = objective_of(trial).direction
-        value = score(trial)
-        interval = trial.score_interval if value is not None else None
+        scored_as = Score.of(score(trial))
+        value = scored_as.value if scored_as is not None else None
+        interval = scored_as.interval if scored_as is not None else None
         outcome, reason = ("passed", None) if value is not None else _why_not(trial)
         estimates.append(Estimate(
             config.id, config.key, config.index, value,

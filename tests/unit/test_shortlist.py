@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_autotune.cases.case import Case
-from pytest_autotune.decide.scoring import score_trial
+from pytest_autotune.decide.scoring import score, score_trial
 from pytest_autotune.results.layout import RunLayout
 from pytest_autotune.search.shortlist import Shortlist, build, cached, path_for, stored
 
@@ -39,6 +39,19 @@ def test_the_k_best_by_estimate_are_chosen_best_first(tmp_path: Path) -> None:
     assert made.chosen == ["grid[max-running-requests=64]", "grid[max-running-requests=2]"]
     assert made.rank_of("grid[max-running-requests=64]") == 1
     assert made.rank_of("grid[max-running-requests=1]") is None
+
+
+def test_the_default_hook_s_score_keeps_its_value_and_interval(tmp_path: Path) -> None:
+    """The default ``pytest_autotune_score_trial`` answers a Score (a number and its interval):
+    the shortlist ranks by its value and keeps its interval beside the estimate."""
+    case = grid({"max-running-requests": [1, 64]})
+    made = build(case, case.configurations, 1, settings(tmp_path), "0001", score, 8)
+    plain = estimate(tmp_path / "plain", case, k=1)
+    assert [e.score for e in made.estimates] == [e.score for e in plain.estimates]
+    assert made.chosen == ["grid[max-running-requests=64]"]
+    for e in made.estimates:
+        assert e.low is not None and e.high is not None
+        assert e.low <= e.score <= e.high  # type: ignore[operator]
 
 
 def test_a_minimized_objective_chooses_the_lowest(tmp_path: Path) -> None:
