@@ -214,6 +214,12 @@ class Score:
             return result
         return cls(result)
 
+    @classmethod
+    def parts(cls, result: Score | float | None) -> tuple[float | None, Interval | None]:
+        """A score hook's answer as the trial's ``score`` and ``score_interval``."""
+        score = cls.of(result)
+        return (None, None) if score is None else (score.value, score.interval)
+
 
 def score(trial: Trial) -> Score | None:
     """The trial's score under the built-in objective, with its interval (None: not eligible);
@@ -225,9 +231,8 @@ def score(trial: Trial) -> Score | None:
 def with_builtin_score(trial: Trial) -> Trial:
     """A copy of ``trial`` scored under the built-in objective (``trial`` itself is left as it
     is: the results store records the scores of the run's trials)."""
-    result = score(trial)
-    return replace(trial, score=result.value if result else None,
-                   score_interval=result.interval if result else None)
+    value, interval = Score.parts(score(trial))
+    return replace(trial, score=value, score_interval=interval)
 
 
 #: the metric each earlier-tool objective averages over the kept points
@@ -287,9 +292,7 @@ def select_best(trials: Sequence[Trial]) -> Decision:
     from .ranking import decide
 
     scored = [t for t in trials if t.score is not None]
-    if not scored:
-        return decide(scored, "maximize")
-    return decide(scored, objective_of(scored[0]).direction)
+    return decide(scored, objective_of(scored[0]).direction if scored else "maximize")
 
 
 def adopt(choice: Trial | Decision | None, trials: Sequence[Trial]) -> Decision:

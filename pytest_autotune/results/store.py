@@ -67,9 +67,7 @@ class ResultsStore:
         run, or one of a ``--lf`` merge)."""
         if self.scorer is None:
             return
-        result = Score.of(self.scorer(trial))
-        trial.score = result.value if result is not None else None
-        trial.score_interval = result.interval if result is not None else None
+        trial.score, trial.score_interval = Score.parts(self.scorer(trial))
 
     def _complete(self, trial: Trial) -> None:
         self._completed.add(trial.config_key)

@@ -140,9 +140,7 @@ def build(case: Case, configs: Sequence[Configuration], k: int, settings: Settin
     for config in configs:
         trial = estimate_trial(service, case, config)
         direction = objective_of(trial).direction
-        scored_as = Score.of(score(trial))
-        value = scored_as.value if scored_as is not None else None
-        interval = scored_as.interval if scored_as is not None else None
+        value, interval = Score.parts(score(trial))
         outcome, reason = ("passed", None) if value is not None else _why_not(trial)
         estimates.append(Estimate(
             config.id, config.key, config.index, value,
