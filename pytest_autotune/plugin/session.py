@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from ..report.writers import ReportWriter, WriteContext
     from ..results.store import ResultsStore
     from ..search.base import Strategy
+    from ..settings import Settings
     from .baseline import BaselineGate
 
 SESSION_KEY = pytest.StashKey["AutotuneSession"]()
@@ -82,15 +83,13 @@ def get_session(config: pytest.Config) -> AutotuneSession:
 class AutotuneSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.settings = settings_from_config(config)
+        settings = settings_from_config(config)
         workerinput = getattr(config, "workerinput", None)
-        self.is_worker = workerinput is not None
-        self.run_id: str = (workerinput or {}).get(RUN_ID_KEY) or new_run_id()
-        self.layout = RunLayout.of(self.settings.results_dir, self.run_id)
-        self.started = time.time()
+        run_id: str = (workerinput or {}).get(RUN_ID_KEY) or new_run_id()
         #: what the run's plugins and the default hooks are given (not this object)
         self.run = RunContext(
-            config, self.settings, self.run_id, self.is_worker, self.layout, self.started,
+            config, settings, run_id, workerinput is not None,
+            RunLayout.of(settings.results_dir, run_id), time.time(),
             configuration_of=self.configuration_of,
             capabilities=lambda: self.backend.capabilities,
             pool_size=self._pool_size, workerinput=dict(workerinput or {}))
@@ -129,6 +128,26 @@ class AutotuneSession:
         self.collect_failures: list[tuple[str, str]] = []
         #: lines shown at the end, under the table (a --lf rerun not merged, ...)
         self.summary_notes: list[str] = []
+
+    @property
+    def settings(self) -> Settings:
+        return self.run.settings
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def is_worker(self) -> bool:
+        return self.run.is_worker
+
+    @property
+    def layout(self) -> RunLayout:
+        return self.run.layout
+
+    @property
+    def started(self) -> float:
+        return self.run.started
 
     def plugins(self) -> list[tuple[str, object]]:
         """The run's plugins by the names they are registered under (``pytest_configure``) and
